@@ -1,0 +1,134 @@
+"""Engines, sessions and schema upgrades: how the rest of gapfill reaches the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gapfill.config import Settings
+from gapfill.errors import UserError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout, so the daemon's
+    writer and the API's readers do not trip over each other."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Catalog:
+    """One database: its engine and a session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed if the block succeeds, rolled back if it raises."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def require_schema(self) -> None:
+        """Refuse to work on a database that `gapfill init` has not prepared."""
+        try:
+            current = current_revision(self.engine)
+        except OperationalError as exc:
+            raise UserError(f"database {self.display_url}: cannot connect: {exc.orig}") from None
+        head = head_revision()
+        if current is None:
+            raise UserError(f"database {self.display_url}: not initialised; run `gapfill init`")
+        if current != head:
+            raise UserError(
+                f"database {self.display_url}: schema at {current}, this gapfill needs {head}; "
+                "run `gapfill init` to upgrade"
+            )
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Alembic's ini interpolation treats % specially; URLs may contain %-escapes.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    assert head is not None, "migrations/ has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Create or upgrade the database at `url` to the newest schema. Returns (before, after)."""
+    from alembic import command
+
+    engine = make_engine(url)
+    try:
+        try:
+            before = current_revision(engine)
+        except OperationalError as exc:
+            raise UserError(f"database {url}: cannot connect: {exc.orig}") from None
+        config = alembic_config(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        return before, head_revision()
+    finally:
+        engine.dispose()
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """The configured catalog, refused unless `gapfill init` has brought it to this version."""
+    catalog = Catalog(settings.effective_database_url)
+    catalog.require_schema()
+    return catalog

@@ -1,0 +1,209 @@
+"""The `gapfill` command.
+
+Exit codes: 0 ok, 1 user error (bad input, one line on stderr naming the file and the problem),
+2 internal error (a bug: one line on stderr, the traceback in the log). No traceback reaches a
+user who made a mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from gapfill import logs
+from gapfill.catalog.db import open_catalog, upgrade
+from gapfill.catalog.models import RECORDING_STATUSES, Camera, Recording
+from gapfill.config import load_settings
+from gapfill.console import as_rows, emit, emit_object, err, progress, warn
+from gapfill.errors import UserError
+from gapfill.times import parse_time
+
+app = typer.Typer(
+    help="gapfill: finds dropped and damaged spans in equipment-camera recordings and fills them "
+    "with flagged, auditable reconstructions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.callback()
+def _global_options(
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML configuration file (default: ./gapfill.toml).",
+                     envvar="GAPFILL_CONFIG_FILE"),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING (default), ERROR.")
+    ] = None,
+) -> None:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise UserError(f"{config_file}: configuration file not found")
+        os.environ["GAPFILL_CONFIG_FILE"] = str(config_file)
+    settings = load_settings()
+    level = (log_level or settings.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise UserError(f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    logs.configure(level, settings.log_json)
+
+
+@app.command()
+def init() -> None:
+    """Create the catalog database, or upgrade it to this version's schema (Alembic)."""
+    settings = load_settings()
+    before, after = upgrade(settings.effective_database_url)
+    where = open_catalog(settings).display_url
+    if before == after:
+        err.print(f"catalog {where} is up to date (schema {after})", highlight=False)
+    else:
+        err.print(f"catalog {where}: schema {before or 'empty'} -> {after}", highlight=False)
+
+
+@config_app.command("show")
+def config_show(as_json: JsonFlag = False) -> None:
+    """Print the effective configuration (all sources merged), with secrets hidden."""
+    emit_object(load_settings().redacted(), as_json)
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Root of a recordings tree.")],
+    camera: Annotated[
+        str | None, typer.Option(help="Camera name for every file (default: from the layout).")
+    ] = None,
+    layout: Annotated[
+        str, typer.Option(help="frigate: <root>/<YYYY-MM-DD>/<HH>/<camera>/<MM>.<SS>.mp4; "
+                          "flat: <root>/<camera>/<file with a time in its name>.")
+    ] = "frigate",
+    as_json: JsonFlag = False,
+) -> None:
+    """Catalogue every recording under PATH (probe, sha256). Running it again adds nothing."""
+    from gapfill.ingest import ingest as run_ingest
+
+    if layout not in ("frigate", "flat"):
+        raise UserError(f"--layout: {layout!r} is not one of frigate, flat")
+    catalog = open_catalog(load_settings())
+    with progress("ingest", total=None, enabled=not as_json) as bar:
+        report = run_ingest(catalog, path, layout, camera, progress=lambda _p: bar.advance())  # type: ignore[arg-type]
+    for severity, file, reason in report.problems():
+        warn(file, f"{severity}: {reason}")
+    summary = {
+        "added": len(report.added),
+        "unchanged": report.unchanged,
+        "unreadable": len(report.unreadable),
+        "skipped": len(report.skipped),
+        "changed_originals": len(report.changed_originals),
+        "problems": [{"severity": s, "path": p, "reason": r} for s, p, r in report.problems()],
+    }
+    emit_object(summary if as_json else {k: v for k, v in summary.items() if k != "problems"},
+                as_json)
+
+
+@app.command()
+def cameras(as_json: JsonFlag = False) -> None:
+    """List cameras with their recordings count and time range."""
+    catalog = open_catalog(load_settings())
+    with catalog.session() as session:
+        stats = session.execute(
+            select(
+                Camera,
+                func.count(Recording.id),
+                func.min(Recording.start_time),
+                func.max(Recording.end_time),
+            )
+            .outerjoin(Recording, Recording.camera_id == Camera.id)
+            .group_by(Camera.id)
+            .order_by(Camera.name)
+        ).all()
+        rows = [
+            {
+                "name": cam.name,
+                "nominal_fps": cam.nominal_fps,
+                "cadence_fps": cam.cadence_fps,
+                "size": f"{cam.width}x{cam.height}" if cam.width else None,
+                "recordings": count,
+                "first": first,
+                "last": last,
+                "source_dir": cam.source_dir,
+            }
+            for cam, count, first, last in stats
+        ]
+    emit(rows, ["name", "nominal_fps", "size", "recordings", "first", "last"], as_json,
+         title="cameras")
+
+
+@app.command()
+def recordings(
+    camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, damaged or unreadable.")] = None,
+    since: Annotated[str | None, typer.Option(help="Start at or after (ISO 8601 or 6h, 2d).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (newest last).")] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """List catalogued recordings in time order."""
+    if status is not None and status not in RECORDING_STATUSES:
+        raise UserError(f"--status: {status!r} is not one of {', '.join(RECORDING_STATUSES)}")
+    catalog = open_catalog(load_settings())
+    query = select(Recording, Camera.name).join(Camera).order_by(Recording.start_time, Camera.name)
+    if camera is not None:
+        query = query.where(Camera.name == camera)
+    if status is not None:
+        query = query.where(Recording.status == status)
+    if since is not None:
+        query = query.where(Recording.start_time >= parse_time(since, "--since"))
+    with catalog.session() as session:
+        if camera is not None and session.scalar(select(Camera).where(Camera.name == camera)) is None:
+            raise UserError(f"--camera: no camera named {camera!r} in the catalog")
+        fields = ["id", "path", "start_time", "end_time", "duration_s", "frame_count", "fps",
+                  "codec", "width", "height", "size_bytes", "sha256", "status", "status_reason",
+                  "scanned_at"]
+        rows = []
+        for recording, camera_name in session.execute(query.limit(limit)).all():
+            row = as_rows([recording], fields)[0]
+            row["camera"] = camera_name
+            rows.append(row)
+    emit(rows, ["id", "camera", "start_time", "duration_s", "frame_count", "status", "path"],
+         as_json, title="recordings")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: maps errors to exit codes and one-line messages."""
+    try:
+        result = app(args=argv, prog_name="gapfill", standalone_mode=False)
+    except UserError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(1)
+    except typer.TyperException as exc:  # usage errors: a bad option is the user's mistake
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err.print(f"error: {message}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as exc:  # a bug in gapfill: one line for the user, the trace in the log
+        logging.getLogger("gapfill").exception("internal error")
+        err.print(f"internal error: {type(exc).__name__}: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The one place gapfill reads its configuration.
+
+Sources, strongest first: keyword arguments, environment variables (`GAPFILL_`, nested with `__`,
+e.g. `GAPFILL_DETECT__BLACK_PIXEL_LUMA=0.1`), a `.env` file in the working directory, a TOML file
+(`gapfill.toml` in the working directory, or the file named by `GAPFILL_CONFIG_FILE`), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class DetectionSettings(BaseModel):
+    """Detector thresholds. Defaults follow established tools so a reviewer can compare figures:
+    FFmpeg freezedetect (noise -60 dB, 2 s), FFmpeg blackdetect (pixel 0.10, picture 0.98),
+    QCTools' YDIF / SATMAX signals. A camera can override any of them (cameras.detector_overrides).
+    """
+
+    gap_factor: float = Field(
+        1.5, description="A PTS step above this many typical frame durations is a gap."
+    )
+    freeze_noise_db: float = Field(
+        -60.0, description="freezedetect n: mean abs frame difference below this is 'no change'."
+    )
+    freeze_min_seconds: float = Field(2.0, description="freezedetect d: shortest frozen run.")
+    freeze_noise_floor_factor: float = Field(
+        0.25,
+        description="A frame counts as repeated when its difference is below this fraction of "
+        "the camera's own sensor noise floor, so a static scene with live noise is not frozen.",
+    )
+    black_pixel_luma: float = Field(0.10, description="blackdetect pix_th (fraction of range).")
+    black_picture_ratio: float = Field(0.98, description="blackdetect pic_th.")
+    black_min_seconds: float = Field(0.0, description="Shortest black run reported.")
+    solid_max_luma_std: float = Field(
+        4.0, description="A picture whose luma std dev (0-255) is below this is a solid colour."
+    )
+    green_min_saturation: float = Field(
+        60.0, description="SATMAX-like: a solid picture this saturated and green is 'green'."
+    )
+    blocky_score: float = Field(
+        2.5,
+        description="Ratio of 8x8 block-edge gradient to interior gradient above which a "
+        "picture is blocky.",
+    )
+    analysis_short_side: int = Field(
+        144, description="Decoded frames are analysed at this short side (cheaper, same verdict)."
+    )
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one gapfill installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GAPFILL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        Path("gapfill-data"), description="Catalog (SQLite), keys and work files live here."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite file <data_dir>/catalog.sqlite3. "
+        "Production: postgresql+psycopg://user:pass@host/db",
+    )
+    recordings_dirs: list[Path] = Field(
+        default_factory=list, description="Roots the daemon watches for new segments."
+    )
+    recordings_layout: Literal["frigate", "flat"] = "frigate"
+    output_dir: Path | None = Field(
+        None, description="Where synthetic clips are written. Default: <data_dir>/synthetic."
+    )
+    model_path: Path | None = Field(
+        None, description="MALT checkpoint directory. Default: the one shipped in the package."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "torch", "onnx", "tensorrt"] = "auto"
+    workers: int = Field(1, ge=1, le=64, description="Repair worker processes.")
+    scan_interval_seconds: int = Field(60, ge=1)
+    repair_schedule: str = Field("0 1 * * *", description="Cron: nightly repair window start.")
+    repair_window_hours: float = Field(5.0, gt=0, description="Length of the repair window.")
+    verify_schedule: str = Field("30 0 * * *", description="Cron: provenance verification.")
+    retention_days: int = Field(0, ge=0, description="Delete outputs older than this; 0 keeps.")
+    max_span_seconds: float = Field(600.0, gt=0, description="Longer defects are unrepairable.")
+    context_seconds: float = Field(8.0, gt=0, description="Real footage used on each side.")
+    keys_dir: Path | None = Field(None, description="Site signing keys. Default: <data_dir>/keys.")
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    ca_cert: Path | None = None
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="Signs browser sessions; generated into data_dir if empty."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_json: bool = True
+    detect: DetectionSettings = Field(default_factory=DetectionSettings)
+
+    @field_validator("data_dir", "output_dir", "keys_dir", "model_path", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("GAPFILL_CONFIG_FILE", "gapfill.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
+
+    # Derived locations: one rule each, so no caller re-invents them.
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"
+
+    @property
+    def effective_output_dir(self) -> Path:
+        return self.output_dir or self.data_dir / "synthetic"
+
+    @property
+    def effective_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as plain data with secrets (passwords in URLs, keys) hidden."""
+        data = self.model_dump(mode="json")
+        data["secret_key"] = "**********" if self.secret_key.get_secret_value() else ""
+        data["effective_database_url"] = _hide_password(self.effective_database_url)
+        if data.get("database_url"):
+            data["database_url"] = _hide_password(data["database_url"])
+        data["effective_output_dir"] = str(self.effective_output_dir)
+        data["effective_keys_dir"] = str(self.effective_keys_dir)
+        return data
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the configuration; a broken TOML or a bad value is a user error naming its source."""
+    from pydantic import ValidationError
+
+    from gapfill.errors import UserError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"configuration: {where}: {first['msg']}") from None
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        toml_file = os.environ.get("GAPFILL_CONFIG_FILE", "gapfill.toml")
+        raise UserError(f"{toml_file}: {exc}") from None
