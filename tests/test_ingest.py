@@ -1,0 +1,173 @@
+"""Ingest through the CLI: catalogues each segment once, reports bad files by name, carries on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gapfill.cli import app, main
+from gapfill.media.encode import VideoWriter
+
+runner = CliRunner()
+
+
+def gapfill(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        # UserError escapes CliRunner (main() maps it); surface its message like main() would.
+        return 1, result.stdout, f"error: {result.exception}"
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write_segment(path: Path, frames: int = 20, fps: float = 10.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(path)))
+    with VideoWriter(path, width=64, height=48, fps=fps, gop=10) as writer:
+        for k in range(frames):
+            writer.write(
+                rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), pts=int(k * 90000 / fps)
+            )
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "recordings"
+    write_segment(root / "2026-01-05/06/press-01/59.50.mp4")
+    write_segment(root / "2026-01-05/07/press-01/00.00.mp4")
+    write_segment(root / "2026-01-05/07/conveyor-02/00.00.mp4")
+    return root
+
+
+def recordings_json() -> list[dict]:
+    code, out, err = gapfill("recordings", "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_ingest_catalogues_each_segment_once(tree: Path) -> None:
+    assert gapfill("init")[0] == 0
+    code, out, _ = gapfill("ingest", str(tree), "--json")
+    assert code == 0
+    assert json.loads(out)["added"] == 3
+    rows = recordings_json()
+    assert {(r["camera"], r["start_time"]) for r in rows} == {
+        ("press-01", "2026-01-05T06:59:50+00:00"),
+        ("press-01", "2026-01-05T07:00:00+00:00"),
+        ("conveyor-02", "2026-01-05T07:00:00+00:00"),
+    }
+    first = rows[0]
+    assert first["frame_count"] == 20 and first["duration_s"] == pytest.approx(2.0)
+    assert first["codec"] == "h264" and (first["width"], first["height"]) == (64, 48)
+    assert len(first["sha256"]) == 64 and first["status"] == "ok"
+
+    code, out, _ = gapfill("ingest", str(tree), "--json")
+    assert json.loads(out)["added"] == 0 and json.loads(out)["unchanged"] == 3
+    assert recordings_json() == rows
+
+
+def test_commands_refuse_an_uninitialised_catalog(tree: Path) -> None:
+    code, _, err = gapfill("ingest", str(tree))
+    assert code == 1 and "gapfill init" in err
+
+
+def test_garbage_is_reported_by_name_and_ingest_carries_on(tree: Path) -> None:
+    bad = tree / "2026-01-05/07/press-01"
+    (bad / "00.10.mp4").write_bytes(b"")
+    (bad / "00.20.mp4").write_bytes(os.urandom(4096))
+    (tree / "2026-01-05/07/loop").mkdir()
+    os.symlink("..", tree / "2026-01-05/07/loop/up")  # a directory symlink loop
+    os.symlink("self", tree / "2026-01-05/07/press-01/00.30.mp4")  # a file symlink loop
+    before = {p: p.read_bytes() for p in tree.rglob("*.mp4") if p.is_file()}
+
+    gapfill("init")
+    code, out, _ = gapfill("ingest", str(tree), "--json")
+    assert code == 0
+    report = json.loads(out)
+    problems = {Path(p["path"]).name: p for p in report["problems"]}
+    assert report["added"] == 5  # 3 good + 2 unreadable, catalogued with a reason
+    assert problems["00.10.mp4"]["severity"] == "unreadable"
+    assert problems["00.20.mp4"]["severity"] == "unreadable"
+    assert "loop" in problems["00.30.mp4"]["reason"]
+    assert "loop" in problems["up"]["reason"] or "loop" in problems["loop"]["reason"]
+    unreadable = [r for r in recordings_json() if r["status"] == "unreadable"]
+    assert len(unreadable) == 2 and all(r["status_reason"] for r in unreadable)
+    # Nothing was touched.
+    assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.fixture
+def world_readable_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="gapfill-perm-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_as_nobody(args: list[str], out_file: Path) -> int:
+    """Run the CLI in a forked child that dropped root, so directory permissions apply to it.
+    (Root reads any directory; the interpreter lives under /root, so a fresh `runuser` process
+    could not even start. The parent has already imported everything the child needs.)"""
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 2
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with open(out_file, "w") as sink:
+                os.dup2(sink.fileno(), 1)
+                os.dup2(sink.fileno(), 2)
+                sys.stdout = sys.stderr = sink  # pytest's capture replaced them
+                try:
+                    main(args)
+                except SystemExit as exit_:
+                    code = int(exit_.code or 0)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_unreadable_directory_is_reported_and_skipped(world_readable_dir: Path) -> None:
+    root = world_readable_dir / "recordings"
+    write_segment(root / "2026-01-05/07/press-01/00.00.mp4")
+    write_segment(root / "2026-01-05/08/press-01/00.00.mp4")
+    os.environ["GAPFILL_DATA_DIR"] = str(world_readable_dir / "data")  # monkeypatched per test
+    assert gapfill("init")[0] == 0
+    assert gapfill("recordings")[0] == 0  # warm every import the child will need
+    for path in [world_readable_dir, *world_readable_dir.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    (root / "2026-01-05/08").chmod(0o000)
+    output = world_readable_dir / "out.txt"
+    try:
+        if os.geteuid() == 0:
+            code = run_as_nobody(["ingest", str(root), "--json"], output)
+        else:
+            with open(output, "w") as sink:
+                done = subprocess.run(
+                    [sys.executable, "-m", "gapfill.cli", "ingest", str(root), "--json"],
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            code = done.returncode
+    finally:
+        (root / "2026-01-05/08").chmod(0o777)
+    text = output.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text
+    report = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert report["added"] == 1
+    assert any(
+        p["path"].endswith("2026-01-05/08") and "denied" in p["reason"].lower()
+        for p in report["problems"]
+    )
