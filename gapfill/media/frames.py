@@ -1,0 +1,83 @@
+"""Full-resolution RGB frames of a time window of one recording, for repairs.
+
+Detectors decode for analysis (small, luma, fast: media/decode.py); a repair needs the real
+pixels of the context around a span, at source resolution, with each frame's presentation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from gapfill.errors import UserError
+
+
+@dataclass(frozen=True)
+class TimedFrames:
+    """Frames (T, H, W, 3) uint8 RGB and their times in seconds from the file's first frame."""
+
+    times: np.ndarray
+    frames: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def read_frames(path: Path, start_s: float = 0.0, end_s: float = float("inf")) -> TimedFrames:
+    """Decode the frames whose time (from the file's first frame) lies in [start_s, end_s).
+
+    Frames that fail to decode are skipped, never raised: a damaged recording still gives its
+    good frames as context. A file that cannot be opened at all is a UserError naming it.
+    """
+    times: list[float] = []
+    frames: list[np.ndarray] = []
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise UserError(f"{path}: cannot open recording: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise UserError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base
+        first_pts: int | None = None
+        # Seeking needs the first PTS; the container's start_time gives it without decoding.
+        if container.start_time is not None and stream.start_time is not None:
+            first_pts = stream.start_time
+        if start_s > 0 and first_pts is not None:
+            target = first_pts + int(start_s / float(time_base))
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError:
+                continue  # a damaged packet: skip it, keep its neighbours
+            try:
+                decoded = packet.decode()
+            except av.FFmpegError:
+                continue
+            for frame in decoded:
+                if frame.pts is None:
+                    continue
+                if first_pts is None:
+                    first_pts = frame.pts
+                t = float((frame.pts - first_pts) * time_base)
+                if t >= end_s:
+                    return _stack(times, frames)
+                if t >= start_s - 1e-6:
+                    times.append(t)
+                    frames.append(frame.to_ndarray(format="rgb24"))
+    return _stack(times, frames)
+
+
+def _stack(times: list[float], frames: list[np.ndarray]) -> TimedFrames:
+    if not frames:
+        return TimedFrames(np.zeros(0), np.zeros((0, 0, 0, 3), np.uint8))
+    return TimedFrames(np.asarray(times), np.stack(frames))

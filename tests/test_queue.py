@@ -1,0 +1,120 @@
+"""The repair queue on SQLite and PostgreSQL: claims, leases, retries, dead jobs, releases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from gapfill.catalog.db import Catalog, upgrade
+from gapfill.catalog.models import Camera, Defect, RepairJob
+from gapfill.jobs import queue
+
+T0 = dt.datetime(2026, 1, 5, 7, tzinfo=dt.UTC)
+
+
+def _defects(catalog: Catalog, n: int) -> list[int]:
+    with catalog.session() as session:
+        camera = Camera(name="press-01")
+        session.add(camera)
+        session.flush()
+        defects = [
+            Defect(
+                camera_id=camera.id,
+                kind="missing",
+                detector="t",
+                start_time=T0 + dt.timedelta(seconds=10 * i),
+                end_time=T0 + dt.timedelta(seconds=10 * i + 5),
+            )
+            for i in range(n)
+        ]
+        session.add_all(defects)
+        session.flush()
+        return [d.id for d in defects]
+
+
+def test_enqueue_is_idempotent_and_marks_defects_queued(catalog: Catalog) -> None:
+    ids = _defects(catalog, 3)
+    with catalog.session() as session:
+        assert len(queue.enqueue(session, ids)) == 3
+        assert queue.enqueue(session, ids) == []
+    with catalog.session() as session:
+        assert {session.get(Defect, i).state for i in ids} == {"queued"}
+
+
+def test_claim_complete_and_no_double_claim(catalog: Catalog) -> None:
+    ids = _defects(catalog, 2)
+    with catalog.session() as session:
+        queue.enqueue(session, ids)
+    with catalog.session() as a:
+        first = queue.claim_next(a, "a:1")
+    with catalog.session() as b:
+        second = queue.claim_next(b, "b:1")
+    with catalog.session() as c:
+        assert queue.claim_next(c, "c:1") is None
+    assert {first.defect_id, second.defect_id} == set(ids)
+    with catalog.session() as session:
+        assert queue.complete(session, first)
+        assert session.get(RepairJob, first.job_id).state == "done"
+
+
+@pytest.mark.postgres
+def test_skip_locked_lets_concurrent_workers_take_different_jobs(pg_server) -> None:
+    """Row locks are PostgreSQL's: two open claims at once take different jobs, no waiting."""
+    catalog_url = pg_server.create_database("skip_locked")
+    upgrade(catalog_url)
+    catalog = Catalog(catalog_url)
+    ids = _defects(catalog, 2)
+    with catalog.session() as session:
+        queue.enqueue(session, ids)
+    # Two open transactions at once: the first holds its row lock while the second claims.
+    with catalog.session() as a, catalog.session() as b:
+        first = queue.claim_next(a, "a:1")
+        second = queue.claim_next(b, "b:1")
+        assert first is not None and second is not None
+        assert first.job_id != second.job_id
+    catalog.dispose()
+
+
+def test_silent_worker_loses_its_lease(catalog: Catalog) -> None:
+    ids = _defects(catalog, 1)
+    with catalog.session() as session:
+        queue.enqueue(session, ids)
+        lost = queue.claim_next(session, "dead:1", lease=dt.timedelta(seconds=5))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    with catalog.session() as session:
+        retaken = queue.claim_next(session, "alive:1", now=later)
+    assert retaken is not None and retaken.job_id == lost.job_id and retaken.attempt == 2
+    with catalog.session() as session:
+        assert not queue.complete(session, lost)  # the late finisher is refused
+        assert queue.complete(session, retaken)
+
+
+def test_failures_back_off_then_die_with_their_error(catalog: Catalog) -> None:
+    ids = _defects(catalog, 1)
+    with catalog.session() as session:
+        queue.enqueue(session, ids, max_attempts=2)
+    with catalog.session() as session:
+        claim = queue.claim_next(session, "w:1")
+        assert queue.fail(session, claim, "boom 1") == "queued"
+    with catalog.session() as session:
+        assert queue.claim_next(session, "w:1") is None  # backing off
+        job = session.get(RepairJob, claim.job_id)
+        assert job.not_before > dt.datetime.now(dt.UTC)
+    with catalog.session() as session:
+        claim = queue.claim_next(session, "w:1", now=dt.datetime.now(dt.UTC) + queue.BACKOFF_MAX)
+        assert queue.fail(session, claim, "boom 2") == "dead"
+    with catalog.session() as session:
+        job = session.get(RepairJob, claim.job_id)
+        assert (job.state, job.error, job.attempts) == ("dead", "boom 2", 2)
+
+
+def test_release_returns_the_job_without_spending_an_attempt(catalog: Catalog) -> None:
+    ids = _defects(catalog, 1)
+    with catalog.session() as session:
+        queue.enqueue(session, ids)
+        claim = queue.claim_next(session, "w:1")
+        assert queue.release(session, claim)
+    with catalog.session() as session:
+        job = session.get(RepairJob, claim.job_id)
+        assert (job.state, job.attempts, job.claimed_by) == ("queued", 0, None)
