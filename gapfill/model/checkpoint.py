@@ -1,0 +1,105 @@
+"""Saving and loading MALT checkpoints: a folder holding config.json and model.safetensors.
+
+Loading refuses, with a one-line UserError naming the file, a folder without those files, a
+configuration of another format version, and weights that are truncated, corrupt or do not fit
+the configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from gapfill.errors import UserError
+from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig, read_config
+from gapfill.model.malt import Malt
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    model: Malt, checkpoint_dir: Path, state: dict[str, torch.Tensor] | None = None
+) -> None:
+    """Write the model (or the given state dict, e.g. its EMA weights) and its configuration."""
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().clone() for k, v in (state or model.state_dict()).items()}
+    fd, tmp = tempfile.mkstemp(dir=checkpoint_dir, prefix=".weights.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "gapfill-malt"})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, checkpoint_dir / WEIGHTS_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_bytes(checkpoint_dir / CONFIG_NAME, model.config.to_json().encode("utf-8"))
+
+
+def load_model(checkpoint_dir: Path) -> Malt:
+    """The MALT model stored in `checkpoint_dir`, in eval mode."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        raise UserError(f"{checkpoint_dir}: checkpoint folder not found")
+    config = read_config(checkpoint_dir)
+    weights = checkpoint_dir / WEIGHTS_NAME
+    if not weights.is_file():
+        raise UserError(f"{weights}: checkpoint weights not found")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{weights}: corrupt weights ({exc})") from None
+    model = Malt(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise UserError(
+            f"{weights}: weights do not match the configuration "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)"
+        )
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise UserError(
+                f"{weights}: tensor {name} has shape {tuple(tensor.shape)}, "
+                f"configuration needs {tuple(expected[name].shape)}"
+            )
+        if not torch.isfinite(tensor).all():
+            raise UserError(f"{weights}: tensor {name} holds NaN or infinite values")
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def checkpoint_sha256(checkpoint_dir: Path) -> str:
+    """SHA-256 over the configuration and the weights: the model's identity for provenance."""
+    digest = hashlib.sha256()
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        with open(Path(checkpoint_dir) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+__all__ = ["MaltConfig", "checkpoint_sha256", "load_model", "save_model"]

@@ -1,0 +1,104 @@
+"""`fill_gap`: the library call that predicts the frames missing between real footage.
+
+    from gapfill.model.fill import fill_gap
+    frames = fill_gap(before, after, n_missing, fps)  # (n_missing, H, W, 3) uint8
+
+The context is shrunk to the model's working size, MALT fills the hole there segment by segment,
+and the result is composed back to the source resolution (gapfill.model.compose), taking the
+real full-resolution pixels wherever the scene is static so that the background stays sharp.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gapfill.errors import UserError
+from gapfill.model.baselines import check_gap_inputs
+from gapfill.model.clips import resize_frames
+from gapfill.model.compose import compose_to_source
+from gapfill.model.config import default_checkpoint_dir
+from gapfill.model.generate import DEFAULT_CONTEXT_SEGMENTS, Backend, fill_working
+
+if TYPE_CHECKING:
+    from gapfill.model.malt import Malt
+
+# The largest output fill_gap agrees to build in memory (the frames it returns): 4 GiB.
+DEFAULT_MEMORY_BUDGET = 4 << 30
+
+
+@functools.lru_cache(maxsize=4)
+def _load_backend(checkpoint_dir: str, modified: float) -> Backend:
+    # `modified` is part of the cache key: a checkpoint rewritten in place is loaded again.
+    from gapfill.model.backend import TorchBackend
+    from gapfill.model.checkpoint import load_model
+
+    return TorchBackend(load_model(Path(checkpoint_dir)))
+
+
+def resolve_backend(model: str | Path | Malt | Backend | None) -> Backend:
+    """None: the shipped checkpoint; a folder: that checkpoint; a Malt module; or a backend."""
+    if model is None or isinstance(model, str | Path):
+        folder = Path(model) if model is not None else default_checkpoint_dir()
+        weights = folder / "model.safetensors"
+        modified = weights.stat().st_mtime if weights.is_file() else 0.0
+        return _load_backend(str(folder), modified)
+    if hasattr(model, "denoise") and hasattr(model, "config") and hasattr(model, "initial_memory"):
+        if hasattr(model, "autoencoder"):  # a Malt module
+            from gapfill.model.backend import TorchBackend
+
+            return TorchBackend(model)
+        return model  # already a backend
+    raise UserError(
+        f"model: expected a checkpoint folder, a Malt model or a backend, got {model!r}"
+    )
+
+
+def fill_gap(
+    before: np.ndarray,
+    after: np.ndarray,
+    n_missing: int,
+    fps: float,
+    model: str | Path | Malt | Backend | None = None,
+    seed: int = 0,
+    *,
+    steps: int | None = None,
+    context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> np.ndarray:
+    """Predict the `n_missing` frames between `before` and `after`.
+
+    before, after: uint8 RGB (T, H, W, 3) real frames just before and just after the hole; either
+    may be empty (T = 0), not both; both at the same H, W. fps: the footage's nominal rate.
+    model: checkpoint folder, Malt model or backend (None: the shipped default). seed: sampling
+    seed; the same seed gives the same frames. Returns (n_missing, H, W, 3) uint8.
+    """
+    height, width = check_gap_inputs(before, after, n_missing)
+    n_missing = int(n_missing)
+    if not isinstance(fps, int | float | np.floating) or not math.isfinite(fps) or fps <= 0:
+        raise UserError(f"fps: must be a positive number, got {fps!r}")
+    needed = n_missing * height * width * 3
+    if needed > memory_budget:
+        raise UserError(
+            f"n_missing: {n_missing} frames of {width}x{height} need {needed / 2**30:.1f} GiB, "
+            f"over the {memory_budget / 2**30:.1f} GiB budget; fill the span in parts"
+        )
+    backend = resolve_backend(model)
+    config = backend.config
+    # Only the context the model reads is shrunk: the memory's segments and the plate's frames.
+    keep = max(context_segments * config.segment_frames, 32)
+    small = (config.height, config.width)
+    before_small = resize_frames(before[-keep:], small) if len(before) else _empty(small)
+    after_small = resize_frames(after[:32], small) if len(after) else _empty(small)
+    filled_small = fill_working(
+        backend, before_small, after_small, n_missing, seed, steps, context_segments
+    )
+    return compose_to_source(filled_small, before, after, (height, width))
+
+
+def _empty(hw: tuple[int, int]) -> np.ndarray:
+    return np.zeros((0, *hw, 3), np.uint8)

