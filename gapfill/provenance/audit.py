@@ -1,0 +1,158 @@
+"""The auditor's question in one query: which frames of camera X between t1 and t2 are synthetic,
+made by which model from which inputs with which parameters, and who approved them.
+
+`audit_rows` answers from the catalog alone (the HTTP API reuses it): synthetic_spans joined
+with their clip, camera, model and reviewer; the inputs come from the clip's `repair` provenance
+event (the chain is the record of what the repair read), or from its sidecar when the event is
+gone (verify reports that separately).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from gapfill.catalog.models import (
+    Camera,
+    Model,
+    ProvenanceEvent,
+    SyntheticClip,
+    SyntheticSpan,
+    User,
+)
+from gapfill.errors import UserError
+from gapfill.provenance.facts import CLIP_SUBJECT, REPAIR_ACTION
+from gapfill.provenance.sidecar import read_sidecar
+
+# Column order for tables and CSV.
+AUDIT_COLUMNS = (
+    "camera",
+    "start_time",
+    "end_time",
+    "frame_start",
+    "frame_end",
+    "frames",
+    "clip_id",
+    "clip_path",
+    "provenance_id",
+    "model_name",
+    "model_sha256",
+    "review_state",
+    "reviewer",
+    "reviewed_at",
+    "seed",
+    "parameters",
+    "inputs",
+    "span_id",
+    "defect_id",
+)
+
+
+def audit_rows(
+    session: Session,
+    camera: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> list[dict[str, Any]]:
+    """Every synthetic frame range of `camera` (all cameras if None) overlapping [start, end),
+    in time order. Frame ranges are indices within the clip file, end exclusive."""
+    if (
+        camera is not None
+        and session.scalar(select(Camera.id).where(Camera.name == camera)) is None
+    ):
+        raise UserError(f"--camera: no camera named {camera!r} in the catalog")
+    reviewer = aliased(User)
+    query = (
+        select(SyntheticSpan, SyntheticClip, Camera.name, Model, reviewer.name)
+        .join(SyntheticClip, SyntheticSpan.clip_id == SyntheticClip.id)
+        .join(Camera, SyntheticSpan.camera_id == Camera.id)
+        .outerjoin(Model, SyntheticClip.model_id == Model.id)
+        .outerjoin(reviewer, SyntheticClip.reviewed_by == reviewer.id)
+        .order_by(SyntheticSpan.start_time, Camera.name, SyntheticSpan.id)
+    )
+    if camera is not None:
+        query = query.where(Camera.name == camera)
+    if start is not None:
+        query = query.where(SyntheticSpan.end_time > start)
+    if end is not None:
+        query = query.where(SyntheticSpan.start_time < end)
+    results = session.execute(query).all()
+
+    provenance_ids = {clip.provenance_id for _span, clip, *_ in results}
+    inputs_by_clip = _recorded_inputs(session, provenance_ids)
+    rows = []
+    for span, clip, camera_name, model, reviewer_name in results:
+        inputs = inputs_by_clip.get(clip.provenance_id)
+        if inputs is None:
+            inputs = _sidecar_inputs(clip.path)
+        rows.append(
+            {
+                "camera": camera_name,
+                "start_time": span.start_time,
+                "end_time": span.end_time,
+                "frame_start": span.frame_start,
+                "frame_end": span.frame_end,
+                "frames": span.frame_end - span.frame_start,
+                "clip_id": clip.id,
+                "clip_path": clip.path,
+                "provenance_id": clip.provenance_id,
+                "model_name": model.name if model else None,
+                "model_sha256": model.sha256 if model else None,
+                "review_state": clip.review_state,
+                "reviewer": reviewer_name,
+                "reviewed_at": clip.reviewed_at,
+                "seed": clip.seed,
+                "parameters": clip.parameters,
+                "inputs": inputs,
+                "span_id": span.id,
+                "defect_id": span.defect_id,
+            }
+        )
+    return rows
+
+
+def _recorded_inputs(session: Session, provenance_ids: set[str]) -> dict[str, list[dict]]:
+    if not provenance_ids:
+        return {}
+    events = session.execute(
+        select(ProvenanceEvent.subject_id, ProvenanceEvent.payload)
+        .where(
+            ProvenanceEvent.action == REPAIR_ACTION,
+            ProvenanceEvent.subject_type == CLIP_SUBJECT,
+            ProvenanceEvent.subject_id.in_(provenance_ids),
+        )
+        .order_by(ProvenanceEvent.seq)
+    )
+    found: dict[str, list[dict]] = {}
+    for provenance_id, payload in events:
+        try:
+            found.setdefault(provenance_id, json.loads(payload).get("inputs", []))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+    return found
+
+
+def _sidecar_inputs(clip_path: str) -> list[dict]:
+    try:
+        return read_sidecar(Path(clip_path)).get("inputs", [])
+    except UserError:
+        return []
+
+
+def csv_cell(value: Any) -> str:
+    """How a row value is written in CSV: times ISO 8601, inputs as path=sha256 joined by ';',
+    parameters as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ";".join(f"{i.get('path')}={i.get('sha256')}" for i in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

@@ -1,0 +1,129 @@
+"""CLI commands of the provenance package; gapfill/cli.py registers them:
+
+app.command("verify")(commands.verify)
+app.command("audit")(commands.audit)
+keys_app.command("init")(commands.keys_init)     # keys_app = typer.Typer(name="keys")
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gapfill.console import emit, emit_object, err, out
+from gapfill.errors import UserError
+
+
+def keys_init(
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing keys (old clips need the old CA).")
+    ] = False,
+) -> None:
+    """Create a self-signed site CA and a C2PA signing certificate under the keys directory.
+
+    For a site without a PKI. A site with its own certificate sets signing_cert, signing_key and
+    ca_cert in the configuration instead. Give ca.pem to auditors: it is the trust anchor.
+    """
+    from gapfill.config import load_settings
+    from gapfill.provenance.keys import certificate_fingerprint, init_keys
+
+    keys = init_keys(load_settings(), force=force)
+    emit_object(
+        {
+            "ca_cert": str(keys.ca_cert),
+            "signing_cert": str(keys.signing_cert),
+            "signing_key": str(keys.signing_key),
+            "signing_cert_sha256": certificate_fingerprint(keys.read_signing_cert()),
+        },
+        as_json=False,
+    )
+
+
+def verify(
+    path: Annotated[Path | None, typer.Argument(help="One synthetic clip to check.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Check every synthetic clip.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Re-hash clips, originals and models, check C2PA manifests and sidecars, walk the
+    provenance chain. Prints every mismatch; exits 1 when anything fails."""
+    from gapfill.catalog.db import open_catalog
+    from gapfill.config import load_settings
+    from gapfill.provenance.verify import verify as run_verify
+
+    if path is None and not all_:
+        raise UserError("verify: give a clip PATH or --all")
+    if path is not None and all_:
+        raise UserError("verify: give either a clip PATH or --all, not both")
+    settings = load_settings()
+    report = run_verify(open_catalog(settings), settings, path=path, all_clips=all_)
+    if json_output:
+        emit_object(report.to_json(), as_json=True)
+    else:
+        for problem in report.problems:
+            err.print(f"FAIL {problem.line()}", highlight=False, markup=False)
+        summary = (
+            f"{report.clips_checked} clips, {report.recordings_checked} originals, "
+            f"{report.models_checked} models, {report.chain_events_checked} provenance events "
+            "checked: "
+        )
+        verdict = "all verified" if report.ok else f"{len(report.problems)} problems"
+        out.print(summary + verdict, highlight=False, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def audit(
+    camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Window start (ISO 8601 or an age like 2d).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Window end (ISO 8601 or age).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets.")] = False,
+) -> None:
+    """List every synthetic frame range in the window: clip, model, inputs, parameters,
+    reviewer and review state."""
+    from gapfill.catalog.db import open_catalog
+    from gapfill.config import load_settings
+    from gapfill.provenance.audit import AUDIT_COLUMNS, audit_rows, csv_cell
+    from gapfill.times import parse_time
+
+    if json_output and csv_output:
+        raise UserError("audit: give --json or --csv, not both")
+    start = parse_time(from_, "--from") if from_ is not None else None
+    end = parse_time(to, "--to") if to is not None else None
+    if start is not None and end is not None and end <= start:
+        raise UserError(f"--to: {to!r} is not after --from {from_!r}")
+    catalog = open_catalog(load_settings())
+    with catalog.session() as session:
+        rows = audit_rows(session, camera, start, end)
+    if csv_output:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
+            writer.writerow([csv_cell(row[c]) for c in AUDIT_COLUMNS])
+        return
+    if not json_output:
+        for row in rows:
+            row["inputs_count"] = len(row["inputs"])
+    emit(
+        rows,
+        [
+            "camera",
+            "start_time",
+            "end_time",
+            "frame_start",
+            "frame_end",
+            "clip_id",
+            "model_name",
+            "review_state",
+            "reviewer",
+            "inputs_count",
+        ],
+        json_output,
+        title="synthetic frame ranges",
+    )
