@@ -21,7 +21,11 @@ from gapfill.catalog.db import open_catalog, upgrade
 from gapfill.catalog.models import RECORDING_STATUSES, Camera, Recording
 from gapfill.config import load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
+from gapfill.detect import commands as detect_commands
 from gapfill.errors import UserError
+from gapfill.model import commands as model_commands
+from gapfill.provenance import commands as provenance_commands
+from gapfill.synth import commands as synth_commands
 from gapfill.times import parse_time
 
 app = typer.Typer(
@@ -42,8 +46,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 def _global_options(
     config_file: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML configuration file (default: ./gapfill.toml).",
-                     envvar="GAPFILL_CONFIG_FILE"),
+        typer.Option(
+            "--config",
+            help="TOML configuration file (default: ./gapfill.toml).",
+            envvar="GAPFILL_CONFIG_FILE",
+        ),
     ] = None,
     log_level: Annotated[
         str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING (default), ERROR.")
@@ -85,8 +92,11 @@ def ingest(
         str | None, typer.Option(help="Camera name for every file (default: from the layout).")
     ] = None,
     layout: Annotated[
-        str, typer.Option(help="frigate: <root>/<YYYY-MM-DD>/<HH>/<camera>/<MM>.<SS>.mp4; "
-                          "flat: <root>/<camera>/<file with a time in its name>.")
+        str,
+        typer.Option(
+            help="frigate: <root>/<YYYY-MM-DD>/<HH>/<camera>/<MM>.<SS>.mp4; "
+            "flat: <root>/<camera>/<file with a time in its name>."
+        ),
     ] = "frigate",
     as_json: JsonFlag = False,
 ) -> None:
@@ -108,8 +118,9 @@ def ingest(
         "changed_originals": len(report.changed_originals),
         "problems": [{"severity": s, "path": p, "reason": r} for s, p, r in report.problems()],
     }
-    emit_object(summary if as_json else {k: v for k, v in summary.items() if k != "problems"},
-                as_json)
+    emit_object(
+        summary if as_json else {k: v for k, v in summary.items() if k != "problems"}, as_json
+    )
 
 
 @app.command()
@@ -141,15 +152,21 @@ def cameras(as_json: JsonFlag = False) -> None:
             }
             for cam, count, first, last in stats
         ]
-    emit(rows, ["name", "nominal_fps", "size", "recordings", "first", "last"], as_json,
-         title="cameras")
+    emit(
+        rows,
+        ["name", "nominal_fps", "size", "recordings", "first", "last"],
+        as_json,
+        title="cameras",
+    )
 
 
 @app.command()
 def recordings(
     camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
     status: Annotated[str | None, typer.Option(help="ok, damaged or unreadable.")] = None,
-    since: Annotated[str | None, typer.Option(help="Start at or after (ISO 8601 or 6h, 2d).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start at or after (ISO 8601 or 6h, 2d).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (newest last).")] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
@@ -165,18 +182,53 @@ def recordings(
     if since is not None:
         query = query.where(Recording.start_time >= parse_time(since, "--since"))
     with catalog.session() as session:
-        if camera is not None and session.scalar(select(Camera).where(Camera.name == camera)) is None:
+        if (
+            camera is not None
+            and session.scalar(select(Camera).where(Camera.name == camera)) is None
+        ):
             raise UserError(f"--camera: no camera named {camera!r} in the catalog")
-        fields = ["id", "path", "start_time", "end_time", "duration_s", "frame_count", "fps",
-                  "codec", "width", "height", "size_bytes", "sha256", "status", "status_reason",
-                  "scanned_at"]
+        fields = [
+            "id",
+            "path",
+            "start_time",
+            "end_time",
+            "duration_s",
+            "frame_count",
+            "fps",
+            "codec",
+            "width",
+            "height",
+            "size_bytes",
+            "sha256",
+            "status",
+            "status_reason",
+            "scanned_at",
+        ]
         rows = []
         for recording, camera_name in session.execute(query.limit(limit)).all():
             row = as_rows([recording], fields)[0]
             row["camera"] = camera_name
             rows.append(row)
-    emit(rows, ["id", "camera", "start_time", "duration_s", "frame_count", "status", "path"],
-         as_json, title="recordings")
+    emit(
+        rows,
+        ["id", "camera", "start_time", "duration_s", "frame_count", "status", "path"],
+        as_json,
+        title="recordings",
+    )
+
+
+# Commands that live beside the code they drive; each module imports its heavy parts lazily so
+# that `gapfill --help` stays fast.
+app.command("synth")(synth_commands.synth)
+app.command("scan")(detect_commands.scan)
+app.command("defects")(detect_commands.defects)
+app.command("train")(model_commands.train)
+app.command("fill")(model_commands.fill)
+app.command("verify")(provenance_commands.verify)
+app.command("audit")(provenance_commands.audit)
+keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_args_is_help=True)
+keys_app.command("init")(provenance_commands.keys_init)
+app.add_typer(keys_app, name="keys")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,7 +42,8 @@ _FRIGATE = re.compile(
 )
 # Flat layout: a time in the file name, e.g. press-01_20260105T065900Z.mp4 or 2026-01-05_06-59-00.
 _NAME_TIME = re.compile(
-    r"(?P<y>\d{4})-?(?P<mo>\d{2})-?(?P<d>\d{2})[T_ -]?(?P<h>\d{2})[:\-]?(?P<mi>\d{2})[:\-]?(?P<s>\d{2})"
+    r"(?P<y>\d{4})-?(?P<mo>\d{2})-?(?P<d>\d{2})[T_ -]?"
+    r"(?P<h>\d{2})[:\-]?(?P<mi>\d{2})[:\-]?(?P<s>\d{2})"
 )
 # Container creation times at or before this are placeholders written by muxers, not real times.
 _PLACEHOLDER_TIME = dt.datetime(1971, 1, 1, tzinfo=dt.UTC)
@@ -80,7 +81,8 @@ def _place(path: Path, root: Path, layout: Layout, camera: str | None) -> _Place
             return None
         try:
             start = dt.datetime.strptime(
-                f"{match['date']} {match['hour']}:{match['min']}:{match['sec']}", "%Y-%m-%d %H:%M:%S"
+                f"{match['date']} {match['hour']}:{match['min']}:{match['sec']}",
+                "%Y-%m-%d %H:%M:%S",
             ).replace(tzinfo=dt.UTC)
         except ValueError:
             return None
@@ -89,8 +91,9 @@ def _place(path: Path, root: Path, layout: Layout, camera: str | None) -> _Place
     start = None
     if name_time:
         try:
-            start = dt.datetime(*(int(name_time[k]) for k in ("y", "mo", "d", "h", "mi", "s")),
-                                tzinfo=dt.UTC)
+            start = dt.datetime(
+                *(int(name_time[k]) for k in ("y", "mo", "d", "h", "mi", "s")), tzinfo=dt.UTC
+            )
         except ValueError:
             start = None
     return _Placement(camera or path.parent.name, start)
@@ -176,8 +179,11 @@ def _ingest_file(
             report.unchanged += 1
         else:
             report.changed_originals.append(
-                (str(path), f"changed since ingest (size {existing.size_bytes} -> "
-                 f"{before.st_size}); catalog keeps the original record")
+                (
+                    str(path),
+                    f"changed since ingest (size {existing.size_bytes} -> "
+                    f"{before.st_size}); catalog keeps the original record",
+                )
             )
         return
 
@@ -214,10 +220,21 @@ def _ingest_file(
     )
     session.add(recording)
     session.flush()
-    append_event(session, "ingest", actor, "recording", recording.id, {
-        "path": str(path), "sha256": digest, "size_bytes": before.st_size,
-        "camera": placement.camera, "start_time": start.isoformat(), "status": status,
-    })
+    append_event(
+        session,
+        "ingest",
+        actor,
+        "recording",
+        recording.id,
+        {
+            "path": str(path),
+            "sha256": digest,
+            "size_bytes": before.st_size,
+            "camera": placement.camera,
+            "start_time": start.isoformat(),
+            "status": status,
+        },
+    )
     if facts.error:
         report.unreadable.append((str(path), facts.error))
     report.added.append(str(path))
