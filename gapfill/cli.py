@@ -229,6 +229,7 @@ app.command("audit")(provenance_commands.audit)
 keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_args_is_help=True)
 keys_app.command("init")(provenance_commands.keys_init)
 app.add_typer(keys_app, name="keys")
+# -- commands added by later capabilities: one line each below this marker --
 
 
 def main(argv: list[str] | None = None) -> None:
