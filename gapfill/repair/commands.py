@@ -1,0 +1,89 @@
+"""`gapfill repair`: turn open defects into flagged, signed, catalogued reconstructions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from gapfill.catalog.db import Catalog, open_catalog
+from gapfill.catalog.models import Camera, Defect
+from gapfill.config import Settings, load_settings
+from gapfill.console import emit, progress
+from gapfill.errors import UserError
+from gapfill.repair.models import configured_checkpoint
+from gapfill.repair.run import RepairResult, repair_defect
+from gapfill.times import parse_time
+
+
+def select_defects(
+    catalog: Catalog,
+    camera: str | None = None,
+    defect_id: int | None = None,
+    since: str | None = None,
+) -> list[int]:
+    """Ids of the open defects to repair, oldest first; --defect also takes a queued one."""
+    with catalog.session() as session:
+        query = select(Defect.id).join(Camera, Defect.camera_id == Camera.id)
+        if defect_id is not None:
+            defect = session.get(Defect, defect_id)
+            if defect is None:
+                raise UserError(f"--defect: no defect {defect_id} in the catalog")
+            if defect.state not in ("open", "queued"):
+                raise UserError(f"--defect: defect {defect_id} is {defect.state}, not open")
+            return [defect_id]
+        if camera is not None:
+            if session.scalar(select(Camera.id).where(Camera.name == camera)) is None:
+                raise UserError(f"--camera: no camera named {camera!r} in the catalog")
+            query = query.where(Camera.name == camera)
+        if since is not None:
+            query = query.where(Defect.start_time >= parse_time(since, "--since"))
+        query = query.where(Defect.state == "open").order_by(Defect.start_time, Defect.id)
+        return list(session.scalars(query))
+
+
+def repair_all(
+    catalog: Catalog, settings: Settings, defect_ids: list[int], dry_run: bool, show: bool
+) -> list[RepairResult]:
+    configured_checkpoint(settings)  # a missing or broken model is refused before any work
+    results = []
+    with progress("repair", total=len(defect_ids), enabled=show) as bar:
+        for defect_id in defect_ids:
+            results.append(repair_defect(catalog, settings, defect_id, dry_run=dry_run))
+            bar.advance()
+    return results
+
+
+def repair(
+    camera: Annotated[str | None, typer.Option(help="Only this camera's defects.")] = None,
+    defect: Annotated[int | None, typer.Option(help="Only this defect (by id).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only defects starting at or after (ISO 8601 or 6h, 2d).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan only: say what would be done, write nothing.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Reconstruct open defects with MALT and write flagged clips beside the originals.
+
+    Each clip holds real context before and after and the synthetic frames, every synthetic
+    frame marked SYNTHETIC, with a timed-text track, metadata, a signed C2PA manifest and a
+    sidecar .provenance.json; the catalog records the exact synthetic frames and a provenance
+    event. A defect without enough real footage around it, or longer than max_span_seconds,
+    becomes unrepairable with the reason. Originals are never modified.
+    """
+    settings = load_settings()
+    catalog = open_catalog(settings)
+    try:
+        ids = select_defects(catalog, camera, defect, since)
+        results = repair_all(catalog, settings, ids, dry_run, show=not json_output)
+    finally:
+        catalog.dispose()
+    emit(
+        [r.as_dict() for r in results],
+        ["defect_id", "state", "synthetic_frames", "clip_path", "reason"],
+        json_output,
+        title="dry run: nothing written" if dry_run else "repairs",
+    )
