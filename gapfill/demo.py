@@ -18,6 +18,7 @@ from gapfill.catalog.db import open_catalog, upgrade
 from gapfill.config import load_settings
 from gapfill.console import emit, err, out, progress
 from gapfill.errors import UserError
+from gapfill.provenance.sidecar import sidecar_path
 
 # Marks a folder as the demo's own, so a second run may clear it and no other folder is ever
 # emptied by mistake.
@@ -48,6 +49,7 @@ def demo(
     """
     from gapfill.detect.scan import scan
     from gapfill.ingest import ingest
+    from gapfill.provenance.audit import audit_rows
     from gapfill.provenance.keys import init_keys
     from gapfill.provenance.verify import verify
     from gapfill.repair.commands import repair_all, select_defects
@@ -75,16 +77,25 @@ def demo(
         scanned = scan(catalog, settings, progress=True)
         err.print("5/6 repair", highlight=False)
         results = repair_all(catalog, settings, select_defects(catalog), False, show=True)
-        err.print("6/6 verify", highlight=False)
+        err.print("6/6 verify and audit", highlight=False)
         report = verify(catalog, settings)
+        with catalog.session() as session:
+            audit = audit_rows(session, None, None, None)
     finally:
         catalog.dispose()
+    sheets = [_contact_sheet(r.clip_path) for r in results if r.clip_path is not None]
 
     emit(
         [r.as_dict() for r in results],
         ["defect_id", "state", "synthetic_frames", "clip_path", "reason"],
         as_json=False,
         title="repairs",
+    )
+    emit(
+        audit,
+        ["camera", "start_time", "end_time", "frame_start", "frame_end", "clip_id", "model_name"],
+        as_json=False,
+        title="audit: every synthetic frame range",
     )
     repaired = [r for r in results if r.clip_path is not None]
     env = f"GAPFILL_DATA_DIR={settings.data_dir} GAPFILL_OUTPUT_DIR={settings.effective_output_dir}"
@@ -96,7 +107,10 @@ def demo(
         f"ingested {len(ingested.added)} segments; scan found "
         f"{scanned.defects_written} defects; repaired {len(repaired)}",
         f"flagged clips: {settings.effective_output_dir}",
-        *(f"  {r.clip_path}  (+ .provenance.json)" for r in repaired),
+        *(
+            f"  {r.clip_path}\n    sidecar {sidecar_path(r.clip_path)}\n    contact sheet {sheet}"
+            for r, sheet in zip(repaired, sheets, strict=True)
+        ),
         f"site CA for auditors: {settings.effective_keys_dir / 'ca.pem'}",
         "verify: " + ("all verified" if report.ok else f"{len(report.problems)} problems"),
         "next:",
@@ -105,7 +119,20 @@ def demo(
     ]
     for line in lines:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
-    if not report.ok:
+    if not report.ok or any(r.state == "failed" for r in results):
         for problem in report.problems:
             err.print(f"verify: {problem.line()}", highlight=False, markup=False)
+        for failed in (r for r in results if r.state == "failed"):
+            err.print(f"repair: defect {failed.defect_id}: {failed.reason}", highlight=False)
         raise typer.Exit(1)
+
+
+def _contact_sheet(clip: Path) -> Path:
+    """Real frames before, synthetic frames (outlined), real frames after, in one PNG."""
+    from gapfill.provenance.facts import ClipProvenance
+    from gapfill.provenance.sidecar import read_sidecar
+    from gapfill.repair.contact_sheet import write_contact_sheet
+
+    sheet = clip.with_name(clip.stem + ".contact-sheet.png")
+    write_contact_sheet(clip, sheet, ClipProvenance.from_json(read_sidecar(clip)))
+    return sheet

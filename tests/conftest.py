@@ -60,3 +60,18 @@ def catalog(catalog_url: str) -> Iterator[Catalog]:
     catalog = Catalog(catalog_url)
     yield catalog
     catalog.dispose()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MALT checkpoint with random weights: real code paths, seconds to run."""
+    import torch
+
+    from gapfill.model.checkpoint import save_model
+    from gapfill.model.config import MaltConfig
+    from gapfill.model.malt import Malt
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_checkpoint")
+    save_model(Malt(MaltConfig.tiny()), folder)
+    return folder

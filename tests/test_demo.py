@@ -5,21 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from gapfill.cli import app, main
-from gapfill.model.checkpoint import save_model
-from gapfill.model.config import MaltConfig
-from gapfill.model.malt import Malt
 
 
 def test_demo_repairs_and_says_where_everything_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    torch.manual_seed(0)
-    save_model(Malt(MaltConfig.tiny()), tmp_path / "tiny")
-    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tmp_path / "tiny"))
+    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
     folder = tmp_path / "demo"
     for _ in range(2):  # a second run replaces the first demo's folder
         result = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--minutes", "0.5"])
@@ -30,6 +24,7 @@ def test_demo_repairs_and_says_where_everything_is(
     for clip in clips:
         assert str(clip) in result.stdout
         assert clip.with_name(clip.name + ".provenance.json").is_file()
+        assert clip.with_name(clip.stem + ".contact-sheet.png").is_file()
     assert (folder / "recordings" / "ground_truth.json").is_file()
 
 

@@ -13,23 +13,13 @@ import torch
 
 from gapfill.errors import UserError
 from gapfill.media.encode import VideoWriter
-from gapfill.model.checkpoint import save_model
-from gapfill.model.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
+from gapfill.model.config import WEIGHTS_NAME, default_checkpoint_dir
 from gapfill.model.fill import fill_gap
 from gapfill.model.fill_file import fill_file
-from gapfill.model.malt import Malt
 from gapfill.synth.scene import Scene
 
 torch.set_num_threads(1)
 SOURCE_H, SOURCE_W = 48, 80  # not the tiny working size (32x48): fill_gap resizes both ways
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_ckpt")
-    save_model(Malt(MaltConfig.tiny()), folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-import torch
 from sqlalchemy import func, select
 from test_detect_clips import Faults, write_clip
 from test_detect_scan import START, segment_path
@@ -23,9 +22,6 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Defect, ProvenanceEvent, SyntheticClip, SyntheticSpan
 from gapfill.cli import app
 from gapfill.media.probe import sha256_file
-from gapfill.model.checkpoint import save_model
-from gapfill.model.config import MaltConfig
-from gapfill.model.malt import Malt
 from gapfill.provenance.sidecar import read_sidecar
 from gapfill.repair import run as repair_run
 from gapfill.repair.marks import MARK_COLOUR
@@ -43,12 +39,20 @@ def invoke(*args: str) -> Any:
     return json.loads(result.stdout) if "--json" in args else result.output
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_ckpt")
-    save_model(Malt(MaltConfig.tiny()), folder)
-    return folder
+def build_site(
+    root: Path, plans: list[Faults | None], monkeypatch: pytest.MonkeyPatch
+) -> list[Path]:
+    """One 6 s segment of camera press-01 per plan (faults to inject or None), keys made,
+    ingested and scanned. GAPFILL_DATABASE_URL and GAPFILL_MODEL_PATH must be set."""
+    paths = []
+    for j, faults in enumerate(plans):
+        path = segment_path(root, "press-01", START + dt.timedelta(seconds=6 * j))
+        write_clip(path, SEGMENT_FRAMES, faults, seed=j)
+        paths.append(path)
+    invoke("keys", "init")
+    invoke("ingest", str(root), "--json")
+    invoke("scan", "--json")
+    return paths
 
 
 @pytest.fixture
@@ -59,15 +63,7 @@ def site(
     monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
     monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
     root = tmp_path / "recordings"
-    paths = []
-    for j, faults in enumerate([None, Faults(black=[BLACK]), None]):
-        path = segment_path(root, "press-01", START + dt.timedelta(seconds=6 * j))
-        write_clip(path, SEGMENT_FRAMES, faults, seed=j)
-        paths.append(path)
-    invoke("keys", "init")
-    invoke("ingest", str(root), "--json")
-    invoke("scan", "--json")
-    return root, paths
+    return root, build_site(root, [None, Faults(black=[BLACK]), None], monkeypatch)
 
 
 def decode(path: Path) -> list[np.ndarray]:

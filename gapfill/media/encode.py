@@ -150,7 +150,7 @@ class VideoWriter:
         self._closed = True
         _fsync_file(self._temp_path)
         os.replace(self._temp_path, self.path)
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
         return self.path
 
     def abort(self) -> None:
@@ -194,7 +194,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _fsync_file(path: Path) -> None:
@@ -202,8 +202,9 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_directory(path: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows opening a directory.
+def fsync_directory(path: Path) -> None:
+    """Make a rename in `path` durable (the directory entry itself); not every filesystem allows
+    opening a directory, so failing to is not an error."""
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:

@@ -8,33 +8,16 @@ the configuration.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from gapfill.errors import UserError
+from gapfill.media.encode import atomic_write_bytes
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.malt import Malt
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(
@@ -44,17 +27,8 @@ def save_model(
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in (state or model.state_dict()).items()}
-    fd, tmp = tempfile.mkstemp(dir=checkpoint_dir, prefix=".weights.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "gapfill-malt"})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, checkpoint_dir / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    weights = save(tensors, metadata={"format": "gapfill-malt"})
+    atomic_write_bytes(checkpoint_dir / WEIGHTS_NAME, weights)
     atomic_write_bytes(checkpoint_dir / CONFIG_NAME, model.config.to_json().encode("utf-8"))
 
 

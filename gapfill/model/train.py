@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gapfill.errors import UserError
-from gapfill.model.checkpoint import atomic_write_bytes, save_model
+from gapfill.media.encode import atomic_write_bytes
+from gapfill.model.checkpoint import save_model
 from gapfill.model.config import MaltConfig
 from gapfill.model.data import (
     FootageSampler,

@@ -13,7 +13,7 @@ from gapfill.config import Settings, load_settings
 from gapfill.console import emit, progress
 from gapfill.errors import UserError
 from gapfill.repair.models import configured_checkpoint
-from gapfill.repair.run import RepairResult, repair_defect
+from gapfill.repair.run import RepairResult, finish_interrupted, repair_defect
 from gapfill.times import parse_time
 
 
@@ -46,11 +46,19 @@ def select_defects(
 def repair_all(
     catalog: Catalog, settings: Settings, defect_ids: list[int], dry_run: bool, show: bool
 ) -> list[RepairResult]:
+    """Repair each defect in turn. A defect that fails for a reason the user can act on (an
+    original gone or changed, a full disk) is reported as `failed` with the reason and stays
+    open; the others go on."""
     configured_checkpoint(settings)  # a missing or broken model is refused before any work
+    if not dry_run:
+        finish_interrupted(catalog)
     results = []
     with progress("repair", total=len(defect_ids), enabled=show) as bar:
         for defect_id in defect_ids:
-            results.append(repair_defect(catalog, settings, defect_id, dry_run=dry_run))
+            try:
+                results.append(repair_defect(catalog, settings, defect_id, dry_run=dry_run))
+            except UserError as exc:
+                results.append(RepairResult(defect_id, "failed", reason=str(exc)))
             bar.advance()
     return results
 
@@ -87,3 +95,6 @@ def repair(
         json_output,
         title="dry run: nothing written" if dry_run else "repairs",
     )
+    failed = [r for r in results if r.state == "failed"]
+    if failed:
+        raise UserError(f"{len(failed)} of {len(results)} repairs failed: {failed[0].reason}")

@@ -37,7 +37,7 @@ import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
 from gapfill.errors import UserError
-from gapfill.media.encode import DEFAULT_TIME_BASE, FILE_MODE, VideoWriter
+from gapfill.media.encode import DEFAULT_TIME_BASE, FILE_MODE, VideoWriter, fsync_directory
 from gapfill.media.probe import sha256_file
 from gapfill.provenance.facts import ClipProvenance, SyntheticRange
 from gapfill.repair.marks import mark_synthetic
@@ -158,7 +158,7 @@ def write_flagged_clip(
         os.chmod(final_source, FILE_MODE)
         _fsync(final_source)
         os.replace(final_source, path)
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
     finally:
         for temp in staged:
             temp.unlink(missing_ok=True)
@@ -338,12 +338,3 @@ def read_cues(path: str | os.PathLike[str]) -> list[Cue]:
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
-
-
-def _fsync_directory(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

@@ -1,22 +1,29 @@
 """Repair one defect: plan its context, fill it with MALT, write the flagged clip, record it.
 
 The order is what keeps a crash harmless and the catalog honest:
-1. plan (read-only): the real frames before and after, at source resolution;
+1. plan (read-only): the real frames before and after, at source resolution; the originals'
+   sha256 are checked against the catalog before they are used and again after the clip is
+   written, so a fill is never made from footage that changed since ingest;
 2. fill: MALT predicts the missing frames (gapfill.model.fill.fill_gap);
-3. write the signed clip and its sidecar under their final names (atomic renames);
-4. one transaction: synthetic_clips + synthetic_spans rows, the defect set to `repaired`, and the
-   `repair` provenance event. If it fails, the files of step 3 are deleted again.
-A worker killed between 3 and 4 leaves a clip no row points at; the next attempt writes a new
-clip with a new provenance id, and `gapfill verify` reports the orphan by name, so nothing is
-ever presented as catalogued that is not.
+3. write the signed clip under a hidden pending name `.<clip>.pending.part` (atomic, fsynced);
+4. one transaction: synthetic_clips + synthetic_spans rows (naming the final path), the defect
+   set to `repaired`, and the `repair` provenance event;
+5. rename the pending file to its final name, fsync the directory, write the sidecar.
+A crash before 4 leaves only a hidden pending file (deleted as stale later) and the defect still
+open: the next run redoes it. A crash after 4 leaves a recorded clip whose last step is unfinished:
+`finish_interrupted` (run before every batch of repairs) renames the pending file, after checking
+its sha256 against the row, and rewrites the sidecar from the repair event. So a file under a
+final name is always a complete, recorded clip, and each defect is repaired exactly once.
 
-Originals are only ever opened for reading (plan.py decodes them).
+Originals are only ever opened for reading.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import Camera, Defect, SyntheticClip, SyntheticSpan
+from gapfill.catalog.models import (
+    Camera,
+    Defect,
+    ProvenanceEvent,
+    SyntheticClip,
+    SyntheticSpan,
+)
 from gapfill.config import Settings
+from gapfill.errors import UserError
+from gapfill.media.encode import fsync_directory
+from gapfill.media.probe import sha256_file
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (
@@ -55,7 +72,8 @@ class RepairResult:
     """What became of one defect."""
 
     defect_id: int
-    state: str  # repaired, unrepairable, skipped (already decided) or planned (dry run)
+    # repaired, unrepairable, skipped (already decided), planned (dry run), failed (see reason)
+    state: str
     reason: str | None = None
     clip_id: int | None = None
     clip_path: Path | None = None
@@ -125,36 +143,98 @@ def repair_defect(
 
     seed = defect_id  # deterministic: the same defect and model give the same frames
     parameters = _parameters(settings, plan)
+    check_originals(plan.inputs)
     synthetic = _fill(plan, model_path, seed)
     provenance = _provenance(plan, model_name, model_sha, parameters, seed)
-    clip_path = _clip_path(settings, plan, provenance.provenance_id)
-    written = write_flagged_clip(
-        clip_path,
-        _clip_frames(plan, synthetic),
-        plan.fps,
-        provenance,
-        signer=C2paSigner.from_settings(settings),
-    )
-    write_sidecar(written.path, provenance, written.sha256, written.size_bytes)
+    final = _clip_path(settings, plan, provenance.provenance_id)
+    pending = pending_path(final)
     try:
-        clip_id = _record(catalog, plan, provenance, written, model_id, job_id, actor)
+        written = write_flagged_clip(
+            pending,
+            _clip_frames(plan, synthetic),
+            plan.fps,
+            provenance,
+            signer=C2paSigner.from_settings(settings),
+        )
+    except OSError as exc:
+        raise UserError(f"{final.parent}: cannot write the clip: {exc.strerror or exc}") from None
+    try:
+        check_originals(plan.inputs)
+        clip_id = _record(catalog, plan, provenance, final, written, model_id, job_id, actor)
     except BaseException:
-        # Nothing in the catalog points at these files: remove them rather than leave orphans.
-        written.path.unlink(missing_ok=True)
-        sidecar_path(written.path).unlink(missing_ok=True)
+        pending.unlink(missing_ok=True)  # nothing points at it: the defect is still open
         raise
-    log.info(
-        "repaired",
-        extra={"defect_id": defect_id, "clip_id": clip_id, "path": str(written.path)},
-    )
+    publish(pending, final, provenance, written.sha256, written.size_bytes)
+    log.info("repaired", extra={"defect_id": defect_id, "clip_id": clip_id, "path": str(final)})
     return RepairResult(
         defect_id,
         "repaired",
         clip_id=clip_id,
-        clip_path=written.path,
+        clip_path=final,
         synthetic_frames=plan.n_missing,
         synthetic_seconds=plan.n_missing / plan.fps,
     )
+
+
+def pending_path(final: Path) -> Path:
+    """The hidden name a clip waits under until its rows are committed (`.*.part`: stale ones
+    are removed by gapfill.repair.output.remove_stale_parts)."""
+    return final.with_name(f".{final.name}.pending.part")
+
+
+def publish(
+    pending: Path, final: Path, provenance: ClipProvenance, sha256: str, size_bytes: int
+) -> None:
+    """Give a recorded clip its final name, then its sidecar (steps 5 of the module docstring)."""
+    os.replace(pending, final)
+    fsync_directory(final.parent)
+    write_sidecar(final, provenance, sha256, size_bytes)
+
+
+def check_originals(inputs: dict[int, tuple[str, str]]) -> None:
+    """Refuse to go on when an original no longer hashes to what ingest recorded."""
+    for recording_id, (path, recorded) in sorted(inputs.items()):
+        try:
+            current = sha256_file(Path(path))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read original: {exc.strerror or exc}") from None
+        if current != recorded:
+            raise UserError(
+                f"{path}: original changed since ingest (recording {recording_id}: sha256 now "
+                f"{current[:16]}..., catalog {recorded[:16]}...); not repairing from it"
+            )
+
+
+def finish_interrupted(catalog: Catalog) -> list[Path]:
+    """Finish clips whose rows were committed but whose rename or sidecar a crash cut off."""
+    finished = []
+    with catalog.session() as session:
+        clips = session.execute(
+            select(SyntheticClip.path, SyntheticClip.sha256, SyntheticClip.size_bytes,
+                   SyntheticClip.provenance_id)
+        ).all()  # fmt: skip
+        for path_text, sha256, size_bytes, provenance_id in clips:
+            final = Path(path_text)
+            pending = pending_path(final)
+            if final.exists() and sidecar_path(final).exists():
+                continue
+            if not final.exists():
+                if not pending.exists() or sha256_file(pending) != sha256:
+                    continue  # truly missing or altered: `gapfill verify` reports it
+                os.replace(pending, final)
+                fsync_directory(final.parent)
+            payload = session.scalar(
+                select(ProvenanceEvent.payload).where(
+                    ProvenanceEvent.action == REPAIR_ACTION,
+                    ProvenanceEvent.subject_id == provenance_id,
+                )
+            )
+            if payload is not None:
+                provenance = ClipProvenance.from_json(json.loads(payload))
+                write_sidecar(final, provenance, sha256, size_bytes)
+            finished.append(final)
+            log.warning("finished an interrupted repair", extra={"path": str(final)})
+    return finished
 
 
 def _parameters(settings: Settings, plan: RepairPlan) -> dict[str, Any]:
@@ -224,6 +304,7 @@ def _record(
     catalog: Catalog,
     plan: RepairPlan,
     provenance: ClipProvenance,
+    final: Path,
     written: WrittenClip,
     model_id: int,
     job_id: int | None,
@@ -240,7 +321,7 @@ def _record(
             job_id=job_id,
             defect_id=plan.defect_id,
             camera_id=plan.camera_id,
-            path=str(written.path),
+            path=str(final),
             sha256=written.sha256,
             size_bytes=written.size_bytes,
             model_id=model_id,
@@ -271,9 +352,7 @@ def _record(
             actor,
             CLIP_SUBJECT,
             provenance.provenance_id,
-            repair_event_payload(
-                provenance, str(written.path), written.sha256, written.size_bytes
-            ),
+            repair_event_payload(provenance, str(final), written.sha256, written.size_bytes),
         )
         session.commit()
         return clip.id
