@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     repair_window_hours: float = Field(5.0, gt=0, description="Length of the repair window.")
     verify_schedule: str = Field("30 0 * * *", description="Cron: provenance verification.")
     retention_days: int = Field(0, ge=0, description="Delete outputs older than this; 0 keeps.")
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM a worker finishes its job within this, or releases it."
+    )
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Daemon /healthz and /metrics on 127.0.0.1; 0: off."
+    )
     max_span_seconds: float = Field(600.0, gt=0, description="Longer defects are unrepairable.")
     context_seconds: float = Field(8.0, gt=0, description="Real footage used on each side.")
     keys_dir: Path | None = Field(None, description="Site signing keys. Default: <data_dir>/keys.")

@@ -17,10 +17,11 @@ import os
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from gapfill.catalog.models import Defect, RepairJob, utcnow
+from gapfill.catalog.models import JOB_STATES, Defect, RepairJob, utcnow
+from gapfill.errors import UserError
 
 DEFAULT_LEASE = dt.timedelta(minutes=10)
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -69,6 +70,7 @@ def claim_next(
     """Take the oldest claimable job (queued and past its backoff, or running with an expired
     lease) and mark it running for `worker`. Commit promptly: the row lock is held until then."""
     now = now or utcnow()
+    _sqlite_write_lock(session)
     claimable = or_(
         (RepairJob.state == "queued") & (RepairJob.not_before <= now),
         (RepairJob.state == "running") & (RepairJob.lease_expires_at < now),
@@ -139,7 +141,12 @@ def fail(session: Session, claim: Claim, error: str, retry: bool = True) -> str:
     """Record a failure: back to the queue with backoff, or dead when attempts are used up or
     the error is not worth retrying. Returns the new state."""
     job = session.get(RepairJob, claim.job_id, with_for_update=_lock(session))
-    if job is None or job.claimed_by != claim.worker or job.attempts != claim.attempt:
+    if (
+        job is None
+        or job.state != "running"  # cancelled meanwhile: a failure must not revive it
+        or job.claimed_by != claim.worker
+        or job.attempts != claim.attempt
+    ):
         return "lost"
     now = utcnow()
     job.error = error[:4000]
@@ -176,3 +183,100 @@ def release(session: Session, claim: Claim) -> bool:
 
 def _lock(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _sqlite_write_lock(session: Session) -> None:
+    """On SQLite, take the database write lock before reading the claimable job. Python's sqlite3
+    starts a transaction only at the first write, so two processes could both read the same
+    queued row and both claim it; BEGIN IMMEDIATE makes the read-then-write one serialised step.
+    Skipped when the caller's transaction already began (it holds or will take the lock)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    raw = session.connection().connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        session.execute(text("BEGIN IMMEDIATE"))
+
+
+# --- what people and the daemon do with the queue ------------------------------------------------
+
+LIVE_STATES = ("queued", "running")
+
+
+def enqueue_open(session: Session, max_attempts: int = 3) -> list[int]:
+    """Queue a job for every open defect (oldest first); returns the new job ids. The daemon calls
+    this after each scan and at the start of each repair window."""
+    open_ids = list(
+        session.scalars(
+            select(Defect.id).where(Defect.state == "open").order_by(Defect.start_time, Defect.id)
+        )
+    )
+    return enqueue(session, open_ids, max_attempts)
+
+
+def list_jobs(session: Session, state: str | None = None, limit: int = 1000) -> list[RepairJob]:
+    """Jobs, newest last; only those in `state` when given."""
+    query = select(RepairJob).order_by(RepairJob.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(RepairJob.state == state)
+    # The newest `limit` rows, returned oldest first.
+    return list(session.scalars(query))[::-1]
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Number of jobs in each state (every state present, zeros included)."""
+    counts = dict.fromkeys(JOB_STATES, 0)
+    for state, count in session.execute(
+        select(RepairJob.state, func.count()).group_by(RepairJob.state)
+    ):
+        counts[state] = count
+    return counts
+
+
+def retry(session: Session, job_id: int, max_attempts: int = 3) -> RepairJob:
+    """Run a job again now. A queued job waiting out its backoff becomes claimable at once; a
+    failed, dead or cancelled job gets a fresh successor (the old row stays as the record of what
+    happened) and its defect is queued again. Raises UserError when there is nothing to retry."""
+    job = session.get(RepairJob, job_id, with_for_update=_lock(session))
+    if job is None:
+        raise UserError(f"jobs retry: no job {job_id}")
+    if job.state == "running":
+        raise UserError(f"jobs retry: job {job_id} is running on {job.claimed_by}")
+    if job.state == "queued":
+        job.not_before = utcnow()
+        session.flush()
+        return job
+    defect = session.get(Defect, job.defect_id, with_for_update=_lock(session))
+    assert defect is not None  # foreign key
+    if defect.state == "repaired":
+        raise UserError(f"jobs retry: defect {defect.id} of job {job_id} is already repaired")
+    live = session.scalar(
+        select(RepairJob).where(RepairJob.defect_id == defect.id, RepairJob.state.in_(LIVE_STATES))
+    )
+    if live is not None:
+        raise UserError(f"jobs retry: defect {defect.id} already has live job {live.id}")
+    # A person asking again overrides an earlier verdict (unrepairable, ignored by a cancel).
+    defect.state, defect.state_reason = "open", None
+    session.flush()
+    [new_id] = enqueue(session, [defect.id], max_attempts)
+    new = session.get(RepairJob, new_id)
+    assert new is not None
+    return new
+
+
+def cancel(session: Session, job_id: int, by: str) -> RepairJob:
+    """Stop a queued or running job from being (re)tried; its defect becomes `ignored` with the
+    reason, so the next scan does not queue it again. A running attempt is not interrupted: its
+    worker sees the cancel at its next heartbeat, and does not mark the job done."""
+    job = session.get(RepairJob, job_id, with_for_update=_lock(session))
+    if job is None:
+        raise UserError(f"jobs cancel: no job {job_id}")
+    if job.state not in LIVE_STATES:
+        raise UserError(f"jobs cancel: job {job_id} is {job.state}, not queued or running")
+    where = f" while running on {job.claimed_by}" if job.state == "running" else ""
+    job.state, job.finished_at, job.lease_expires_at = "cancelled", utcnow(), None
+    job.error = f"cancelled by {by}{where}"
+    defect = session.get(Defect, job.defect_id, with_for_update=_lock(session))
+    if defect is not None and defect.state in ("open", "queued"):
+        defect.state, defect.state_reason = "ignored", f"repair job {job_id} cancelled by {by}"
+    session.flush()
+    return job

@@ -143,18 +143,25 @@ class AnalysisDecoder:
         if size == 0:
             result.status, result.reason = "unreadable", "zero-byte file"
             return
+        # FFmpeg's log reaches Python only while this decoder runs: with logging left on, every
+        # decoder thread in the process (a repair, the API's frame viewer) calls back into Python
+        # for each message and can deadlock on the GIL against a thread converting a frame.
+        previous_level = av.logging.get_level()
         av.logging.set_level(av.logging.ERROR)
-        # local=False: frame-threaded decoders log from their worker threads.
-        with av.logging.Capture(local=False) as logs:
-            try:
-                container = av.open(self.path)
-            except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-                result.status, result.reason = "unreadable", _describe(exc)
-                return
-            try:
-                yield from self._decode(container, logs)
-            finally:
-                container.close()
+        try:
+            # local=False: frame-threaded decoders log from their worker threads.
+            with av.logging.Capture(local=False) as logs:
+                try:
+                    container = av.open(self.path)
+                except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+                    result.status, result.reason = "unreadable", _describe(exc)
+                    return
+                try:
+                    yield from self._decode(container, logs)
+                finally:
+                    container.close()
+        finally:
+            av.logging.set_level(previous_level)
 
     def _decode(self, container: av.container.InputContainer, logs: list) -> Iterator[FrameBatch]:
         result = self.result

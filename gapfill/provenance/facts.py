@@ -22,6 +22,8 @@ from typing import Any
 
 # The action and subject under which the repair that wrote a clip is recorded in the chain.
 REPAIR_ACTION = "repair"
+# Retention deleted the clip's file on purpose (gapfill/jobs/retention.py); its rows stay.
+EXPIRE_ACTION = "expire"
 CLIP_SUBJECT = "synthetic_clip"
 
 DIGITAL_SOURCE_TYPE = (

@@ -33,7 +33,7 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.media.probe import sha256_file
 from gapfill.provenance.chain import walk_chain
-from gapfill.provenance.facts import CLIP_SUBJECT, REPAIR_ACTION, iso
+from gapfill.provenance.facts import CLIP_SUBJECT, EXPIRE_ACTION, REPAIR_ACTION, iso
 from gapfill.provenance.keys import site_keys
 from gapfill.provenance.sidecar import read_sidecar, sidecar_path
 
@@ -52,6 +52,8 @@ class Problem:
 @dataclass
 class VerifyReport:
     clips_checked: int = 0
+    # Clips whose files retention deleted, as their `expire` event says: not a problem.
+    clips_expired: int = 0
     recordings_checked: int = 0
     models_checked: int = 0
     chain_events_checked: int = 0
@@ -68,6 +70,7 @@ class VerifyReport:
         return {
             "ok": self.ok,
             "clips_checked": self.clips_checked,
+            "clips_expired": self.clips_expired,
             "recordings_checked": self.recordings_checked,
             "models_checked": self.models_checked,
             "chain_events_checked": self.chain_events_checked,
@@ -165,7 +168,10 @@ class _Checker:
         if event is not None:
             self._compare_event(clip, spans, event)
         file_sha = self._hash(path)
-        if file_sha is None:
+        expired = file_sha is None and self._expired(session, clip)
+        if expired:
+            self.report.clips_expired += 1
+        elif file_sha is None:
             self.report.add(path, f"file missing (synthetic clip {clip.id}, {clip.provenance_id})")
         else:
             if file_sha != clip.sha256:
@@ -176,7 +182,8 @@ class _Checker:
                 )
             self._check_manifest(clip, spans)
             self._check_metadata(clip)
-        self._check_sidecar(clip, spans, event)
+        if not expired:
+            self._check_sidecar(clip, spans, event)
         model = session.get(Model, clip.model_id) if clip.model_id is not None else None
         if model is None:
             self.report.add(path, "no models row for the model that made this clip")
@@ -189,6 +196,20 @@ class _Checker:
             self._check_input(session, item)
 
     # --- the record of the repair -------------------------------------------------------
+
+    @staticmethod
+    def _expired(session: Session, clip: SyntheticClip) -> bool:
+        """An `expire` event says retention deleted this clip's file (and sidecar) on purpose."""
+        return (
+            session.scalar(
+                select(ProvenanceEvent.seq).where(
+                    ProvenanceEvent.action == EXPIRE_ACTION,
+                    ProvenanceEvent.subject_type == CLIP_SUBJECT,
+                    ProvenanceEvent.subject_id == clip.provenance_id,
+                )
+            )
+            is not None
+        )
 
     def _repair_event(self, session: Session, clip: SyntheticClip) -> dict[str, Any] | None:
         payload = session.scalar(

@@ -1,0 +1,296 @@
+"""CLI of the unattended side: `gapfill daemon`, `gapfill worker`, `gapfill schedule`,
+`gapfill jobs [retry|cancel]`. Heavy modules (APScheduler, the model) load inside the commands."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from gapfill.config import load_settings
+from gapfill.console import emit, emit_object
+from gapfill.errors import UserError
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+RepairNow = Annotated[
+    bool,
+    typer.Option(
+        "--repair-now",
+        help="Repair queued defects now instead of only inside the nightly window "
+        "(catching up by hand; tests).",
+    ),
+]
+Lease = Annotated[
+    float,
+    typer.Option(
+        "--lease-seconds",
+        min=1.0,
+        help="A job whose worker stops renewing it for this long is reclaimed by another.",
+    ),
+]
+Poll = Annotated[
+    float, typer.Option("--poll-seconds", min=0.05, help="Idle worker: look for jobs this often.")
+]
+
+LIST_COLUMNS = ["id", "defect_id", "camera", "kind", "state", "tries", "claimed_by", "error"]
+
+jobs_app = typer.Typer(
+    help="The repair queue: list jobs; `jobs retry ID`, `jobs cancel ID`.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _job_rows(state: str | None) -> list[dict[str, object]]:
+    from sqlalchemy import select
+
+    from gapfill.catalog.db import open_catalog
+    from gapfill.catalog.models import Camera, Defect
+    from gapfill.jobs import queue
+
+    catalog = open_catalog(load_settings())
+    try:
+        with catalog.session() as session:
+            jobs = queue.list_jobs(session, state)
+            defects = {
+                d.id: (d, name)
+                for d, name in session.execute(
+                    select(Defect, Camera.name)
+                    .join(Camera, Defect.camera_id == Camera.id)
+                    .where(Defect.id.in_({j.defect_id for j in jobs}))
+                )
+            }
+            rows = []
+            for job in jobs:
+                defect, camera = defects[job.defect_id]
+                rows.append(
+                    {
+                        "id": job.id,
+                        "defect_id": job.defect_id,
+                        "camera": camera,
+                        "kind": defect.kind,
+                        "defect_start": defect.start_time,
+                        "defect_state": defect.state,
+                        "state": job.state,
+                        "attempts": job.attempts,
+                        "max_attempts": job.max_attempts,
+                        "claimed_by": job.claimed_by,
+                        "heartbeat_at": job.heartbeat_at,
+                        "lease_expires_at": job.lease_expires_at,
+                        "not_before": job.not_before,
+                        "created_at": job.created_at,
+                        "started_at": job.started_at,
+                        "finished_at": job.finished_at,
+                        "error": job.error,
+                    }
+                )
+    finally:
+        catalog.dispose()
+    return rows
+
+
+@jobs_app.callback()
+def jobs(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only jobs in this state: queued, running, done, failed, dead, cancelled."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List repair jobs, oldest first."""
+    from gapfill.catalog.models import JOB_STATES
+
+    if ctx.invoked_subcommand is not None:
+        return
+    if state is not None and state not in JOB_STATES:
+        raise UserError(f"--state: {state!r} is not one of {', '.join(JOB_STATES)}")
+    rows = _job_rows(state)
+    for row in rows:
+        row["tries"] = f"{row['attempts']}/{row['max_attempts']}"
+        if not as_json and row["error"]:
+            row["error"] = str(row["error"]).splitlines()[0][:60]
+    emit(
+        rows,
+        LIST_COLUMNS,
+        as_json,
+        title="repair jobs",
+    )
+
+
+def _person() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in a bare container
+        return "unknown"
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(help="The job to run again.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a job again: now if it is waiting out a backoff; as a new job if it failed, died or
+    was cancelled (its defect is queued again)."""
+    _change(job_id, "retry", as_json)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument(help="The job to cancel.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a queued or running job; its defect becomes `ignored` (retry brings it back).
+    A running attempt is not interrupted, but it will not be marked done or retried."""
+    _change(job_id, "cancel", as_json)
+
+
+def _change(job_id: int, what: str, as_json: bool) -> None:
+    from gapfill.catalog.db import open_catalog
+    from gapfill.jobs import queue
+
+    catalog = open_catalog(load_settings())
+    try:
+        with catalog.session() as session:
+            if what == "retry":
+                job = queue.retry(session, job_id)
+            else:
+                job = queue.cancel(session, job_id, f"user:{_person()}")
+            result = {
+                "id": job.id,
+                "defect_id": job.defect_id,
+                "state": job.state,
+                "not_before": job.not_before,
+                "error": job.error,
+            }
+            if what == "retry" and job.id != job_id:
+                result["retry_of"] = job_id
+    finally:
+        catalog.dispose()
+    emit_object(result, as_json)
+
+
+def schedule(
+    repair_now: RepairNow = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show what the daemon runs and when: watch/scan, the nightly repair window, verify and
+    retention, with their next run times (and, once a daemon ran, the times it stored)."""
+    from gapfill.catalog.db import Catalog
+    from gapfill.jobs.daemon import next_runs_of_stored_jobs
+    from gapfill.jobs.window import schedule_plan
+
+    settings = load_settings()
+    rows = schedule_plan(settings, repair_now=repair_now)
+    try:
+        catalog = Catalog(settings.effective_database_url)
+        try:
+            stored = next_runs_of_stored_jobs(catalog)
+        finally:
+            catalog.dispose()
+    except Exception:  # no catalog yet: the plan from the configuration is still right
+        stored = {}
+    for row in rows:
+        row["daemon_next_run"] = stored.get(str(row["task"]))
+    emit(rows, ["task", "when", "next_run", "open_until"], as_json, title="schedule")
+
+
+def daemon(
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, max=64, help="Repair worker processes (default: settings.workers)."),
+    ] = None,
+    repair_now: RepairNow = False,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="A segment is ingested once unchanged for a watch tick and this old."
+        ),
+    ] = 5.0,
+    abandon_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="An MP4 without its index that has not changed for this long is ingested "
+            "anyway (the recorder died; it is catalogued as damaged or unreadable).",
+        ),
+    ] = 600.0,
+    lease_seconds: Lease = 600.0,
+    poll_seconds: Poll = 5.0,
+) -> None:
+    """Run unattended: watch recordings_dirs (ingest, scan, queue), repair in the nightly
+    window with worker processes, verify provenance, apply retention; serve /healthz and
+    /metrics on 127.0.0.1:metrics_port. SIGTERM stops it cleanly."""
+    from gapfill.catalog.db import open_catalog
+    from gapfill.jobs.daemon import Daemon, DaemonOptions
+
+    settings = load_settings()
+    if not settings.recordings_dirs:
+        raise UserError("recordings_dirs is empty: set GAPFILL_RECORDINGS_DIRS or gapfill.toml")
+    catalog = open_catalog(settings)
+    options = DaemonOptions(
+        workers=settings.workers if workers is None else workers,
+        repair_now=repair_now,
+        settle_seconds=settle_seconds,
+        abandon_seconds=abandon_seconds,
+        lease_seconds=lease_seconds,
+        poll_seconds=poll_seconds,
+    )
+    Daemon(catalog, settings, options).run()
+
+
+def worker(
+    repair_now: RepairNow = False,
+    lease_seconds: Lease = 600.0,
+    poll_seconds: Poll = 5.0,
+    max_jobs: Annotated[
+        int | None, typer.Option(min=1, help="Exit after this many jobs (batch runs).")
+    ] = None,
+    metrics: Annotated[
+        bool,
+        typer.Option("--metrics/--no-metrics", help="Serve /healthz and /metrics on metrics_port."),
+    ] = False,
+) -> None:
+    """One repair worker in this process, for scale-out: run it on more hosts against the same
+    PostgreSQL. Claims jobs in the repair window; SIGTERM finishes or releases the current job."""
+    from gapfill.catalog.db import open_catalog
+    from gapfill.jobs.metrics import DaemonMetrics, serve
+    from gapfill.jobs.worker import Worker, WorkerOptions, install_signal_handlers
+
+    settings = load_settings()
+    catalog = open_catalog(settings)
+    registry = DaemonMetrics(catalog)
+    options = WorkerOptions(
+        lease_seconds=lease_seconds,
+        poll_seconds=poll_seconds,
+        repair_now=repair_now,
+        max_jobs=max_jobs,
+    )
+    runner = Worker(
+        catalog,
+        settings,
+        options,
+        on_outcome=lambda o: registry.observe_repair(o.outcome, o.seconds),
+    )
+    server = None
+    if metrics and settings.metrics_port:
+        try:
+            server = serve(
+                registry,
+                settings.metrics_port,
+                lambda: (not runner.stop.is_set(), {"worker": runner.identity}),
+            )
+        except OSError as exc:
+            raise UserError(
+                f"metrics_port {settings.metrics_port}: cannot listen: {exc.strerror}"
+            ) from None
+    install_signal_handlers(runner, settings.shutdown_grace_seconds)
+    try:
+        runner.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+        catalog.dispose()
