@@ -3,7 +3,6 @@ verification of one clip. Both reuse gapfill.provenance; nothing here queries on
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from gapfill.api.schemas import AuditRow, VerifyOut
 from gapfill.api.tokens import Principal
 from gapfill.catalog.models import SyntheticClip
 from gapfill.errors import UserError
-from gapfill.provenance.audit import AUDIT_COLUMNS, audit_rows, csv_cell
+from gapfill.provenance.audit import audit_rows, write_audit_csv
 from gapfill.times import parse_time
 
 router = APIRouter(prefix="/api", tags=["audit"])
@@ -57,10 +56,7 @@ def query_rows(
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     """Byte for byte what `gapfill audit --csv` prints for the same rows."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(AUDIT_COLUMNS)
-    for row in rows:
-        writer.writerow([csv_cell(row[c]) for c in AUDIT_COLUMNS])
+    write_audit_csv(rows, buffer)
     return buffer.getvalue()
 
 

@@ -9,10 +9,11 @@ gone (verify reports that separately).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -156,3 +157,11 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+def write_audit_csv(rows: list[dict[str, Any]], stream: TextIO) -> None:
+    """The audit rows as CSV, one header line then a line per range (CLI and API alike)."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(AUDIT_COLUMNS)
+    for row in rows:
+        writer.writerow([csv_cell(row[c]) for c in AUDIT_COLUMNS])

@@ -7,7 +7,6 @@ keys_app.command("init")(commands.keys_init)     # keys_app = typer.Typer(name="
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -89,7 +88,7 @@ def audit(
     reviewer and review state."""
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
-    from gapfill.provenance.audit import AUDIT_COLUMNS, audit_rows, csv_cell
+    from gapfill.provenance.audit import audit_rows, write_audit_csv
     from gapfill.times import parse_time
 
     if json_output and csv_output:
@@ -102,10 +101,7 @@ def audit(
     with catalog.session() as session:
         rows = audit_rows(session, camera, start, end)
     if csv_output:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(AUDIT_COLUMNS)
-        for row in rows:
-            writer.writerow([csv_cell(row[c]) for c in AUDIT_COLUMNS])
+        write_audit_csv(rows, sys.stdout)
         return
     if not json_output:
         for row in rows:
