@@ -3,7 +3,8 @@
 1. Context before the gap -> memory: encode each 16-frame segment, update the memory with it.
 2. The 16 frames after the gap -> the anchor latent (none: the learned null anchor).
 3. For each segment of the hole: DDIM-sample its latent from noise, reading memory, anchor and the
-   first-guess latent; decode it; update the memory with the generated latent.
+   first-guess latent; decode it as a change to the first guess; update the memory with the
+   generated latent.
 Each segment costs the same time and memory however many came before. numpy only (no torch):
 the backend does the tensor work.
 """
@@ -157,7 +158,13 @@ def iter_fill(
             init=z_guess,
             start=config.sample_start,
         )
-        frames = from_model_frames(backend.decode(z))
+        # The autoencoder's reconstruction error is not part of the prediction: the frames are the
+        # first guess plus what the generated latent changes relative to the guess's own latent.
+        # A model that predicts no change returns the guess (the background-plate filler) exactly,
+        # and the real frames after a short hole stay bit-exact.
+        change = backend.decode(z) - backend.decode(z_guess)  # (1, 3, 16, H, W)
+        change[:, :, known] = 0.0
+        frames = from_model_frames(to_model_frames(guess) + change)
         memory = backend.update_memory(
             memory, noised_for_memory(z, config.memory_noise_generate, rng)
         )
