@@ -22,8 +22,8 @@ SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
 
 def backends(model_dir: Path) -> dict[str, object]:
-    from gapfill.model.backend import TorchBackend
     from gapfill.model.checkpoint import load_model
+    from gapfill.runtime.torch_backend import TorchBackend
 
     found: dict[str, object] = {"torch": TorchBackend(load_model(model_dir))}
     try:

@@ -36,10 +36,10 @@ def _peak_rss_mib() -> float:
 def run_one(model_dir: str, minutes: float, seed: int, threads: int) -> dict:
     import torch
 
-    from gapfill.model.backend import TorchBackend
     from gapfill.model.checkpoint import load_model
     from gapfill.model.generate import iter_fill
     from gapfill.model.metrics import gradient_energy, luma
+    from gapfill.runtime.torch_backend import TorchBackend
     from gapfill.synth.scene import Scene
 
     torch.set_num_threads(threads)

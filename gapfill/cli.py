@@ -16,15 +16,19 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from gapfill import logs
+from exporters import commands as export_commands
+from gapfill import demo, logs
+from gapfill.api import commands as api_commands
 from gapfill.catalog.db import open_catalog, upgrade
 from gapfill.catalog.models import RECORDING_STATUSES, Camera, Recording
 from gapfill.config import load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
 from gapfill.detect import commands as detect_commands
 from gapfill.errors import UserError
+from gapfill.jobs import commands as jobs_commands
 from gapfill.model import commands as model_commands
 from gapfill.provenance import commands as provenance_commands
+from gapfill.repair import commands as repair_commands
 from gapfill.synth import commands as synth_commands
 from gapfill.times import parse_time
 
@@ -230,6 +234,15 @@ keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_arg
 keys_app.command("init")(provenance_commands.keys_init)
 app.add_typer(keys_app, name="keys")
 # -- commands added by later capabilities: one line each below this marker --
+app.command("daemon")(jobs_commands.daemon)
+app.command("worker")(jobs_commands.worker)
+app.command("schedule")(jobs_commands.schedule)
+app.add_typer(jobs_commands.jobs_app, name="jobs")
+app.command("serve")(api_commands.serve)
+app.add_typer(api_commands.users_app, name="users")
+app.add_typer(export_commands.export_app, name="export")
+app.command("repair")(repair_commands.repair)
+app.command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:

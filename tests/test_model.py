@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from gapfill.errors import UserError
-from gapfill.model.backend import TorchBackend
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.model.data import FootageSampler
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
 from gapfill.model.train import Trainer, TrainOptions, run_training
+from gapfill.runtime.torch_backend import TorchBackend
 from gapfill.synth.scene import Scene
 
 torch.set_num_threads(1)

@@ -148,13 +148,30 @@ def fill(
         None, "--model", help="Checkpoint folder (default: shipped)."
     ),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="auto, torch, onnx or tensorrt (default: the configuration's, auto: the fastest "
+        "available; onnx and tensorrt use the export in MODEL/onnx or a MODEL that is one).",
+    ),
 ) -> None:
     """Fill holes in a video with MALT and write every frame at the nominal rate.
 
     Without --span, holes are found in the timeline (missing timestamps); with --span, those frame
     ranges are replaced by predictions. The output is an evaluation artefact: no marks yet.
     """
+    from gapfill.config import load_settings
+    from gapfill.model.fill import resolve_backend
     from gapfill.model.fill_file import fill_file
 
-    written = fill_file(input, output, span, model=model, seed=seed)
-    typer.echo(f"{output}: wrote {written.frames} frames, {written.filled} predicted")
+    if not input.is_file():  # before loading a model for nothing
+        raise UserError(f"{input}: no such file")
+    settings = load_settings()
+    # The engine is chosen once here and handed to fill_file as the model for every hole.
+    engine = resolve_backend(
+        model or settings.model_path, backend or settings.backend, settings.device
+    )
+    written = fill_file(input, output, span, model=engine, seed=seed)  # type: ignore[arg-type]
+    typer.echo(
+        f"{output}: wrote {written.frames} frames, {written.filled} predicted ({engine.name})"
+    )

@@ -32,24 +32,41 @@ DEFAULT_MEMORY_BUDGET = 4 << 30
 
 
 @functools.lru_cache(maxsize=4)
-def _load_backend(checkpoint_dir: str, modified: float) -> Backend:
-    # `modified` is part of the cache key: a checkpoint rewritten in place is loaded again.
-    from gapfill.model.backend import TorchBackend
-    from gapfill.model.checkpoint import load_model
+def _load_backend(folder: str, stamp: tuple[float, ...], kind: str, device: str) -> Backend:
+    # `stamp` is part of the cache key: a checkpoint or export rewritten in place is loaded again.
+    # gapfill.runtime is imported here, not at the top: the model package must not depend on it.
+    from gapfill.runtime import select_backend
 
-    return TorchBackend(load_model(Path(checkpoint_dir)))
+    return select_backend(kind, Path(folder), device=device)
 
 
-def resolve_backend(model: str | Path | Malt | Backend | None) -> Backend:
-    """None: the shipped checkpoint; a folder: that checkpoint; a Malt module; or a backend."""
+def _stamp(folder: Path) -> tuple[float, ...]:
+    """Modification times of the files that decide what select_backend loads from `folder`."""
+    names = (
+        "model.safetensors",
+        "manifest.json",
+        "onnx/manifest.json",
+        "onnx/tensorrt/manifest.json",
+        "tensorrt/manifest.json",
+    )
+    return tuple((folder / n).stat().st_mtime if (folder / n).is_file() else 0.0 for n in names)
+
+
+def resolve_backend(
+    model: str | Path | Malt | Backend | None, backend: str = "auto", device: str = "auto"
+) -> Backend:
+    """None: the shipped checkpoint; a folder: that checkpoint or export; a Malt; or a backend.
+
+    For a folder, `backend` ("auto", "torch", "onnx", "tensorrt") and `device` ("auto", "cpu",
+    "cuda") choose the inference engine (gapfill.runtime.select_backend); a Malt module always
+    runs on eager torch, and a backend object is used as it is.
+    """
     if model is None or isinstance(model, str | Path):
         folder = Path(model) if model is not None else default_checkpoint_dir()
-        weights = folder / "model.safetensors"
-        modified = weights.stat().st_mtime if weights.is_file() else 0.0
-        return _load_backend(str(folder), modified)
+        return _load_backend(str(folder), _stamp(folder), backend, device)
     if hasattr(model, "denoise") and hasattr(model, "config") and hasattr(model, "initial_memory"):
         if hasattr(model, "autoencoder"):  # a Malt module
-            from gapfill.model.backend import TorchBackend
+            from gapfill.runtime.torch_backend import TorchBackend
 
             return TorchBackend(model)
         return model  # already a backend
@@ -69,13 +86,17 @@ def fill_gap(
     steps: int | None = None,
     context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    backend: str = "auto",
+    device: str = "auto",
 ) -> np.ndarray:
     """Predict the `n_missing` frames between `before` and `after`.
 
     before, after: uint8 RGB (T, H, W, 3) real frames just before and just after the hole; either
     may be empty (T = 0), not both; both at the same H, W. fps: the footage's nominal rate.
     model: checkpoint folder, Malt model or backend (None: the shipped default). seed: sampling
-    seed; the same seed gives the same frames. Returns (n_missing, H, W, 3) uint8.
+    seed; the same seed gives the same frames on the same backend. backend, device: the inference
+    engine for a folder (see resolve_backend; "auto" is the fastest available here).
+    Returns (n_missing, H, W, 3) uint8.
     """
     height, width = check_gap_inputs(before, after, n_missing)
     n_missing = int(n_missing)
@@ -87,15 +108,15 @@ def fill_gap(
             f"n_missing: {n_missing} frames of {width}x{height} need {needed / 2**30:.1f} GiB, "
             f"over the {memory_budget / 2**30:.1f} GiB budget; fill the span in parts"
         )
-    backend = resolve_backend(model)
-    config = backend.config
+    engine = resolve_backend(model, backend, device)
+    config = engine.config
     # Only the context the model reads is shrunk: the memory's segments and the plate's frames.
     keep = max(context_segments * config.segment_frames, 32)
     small = (config.height, config.width)
     before_small = resize_frames(before[-keep:], small) if len(before) else _empty(small)
     after_small = resize_frames(after[:32], small) if len(after) else _empty(small)
     filled_small = fill_working(
-        backend, before_small, after_small, n_missing, seed, steps, context_segments
+        engine, before_small, after_small, n_missing, seed, steps, context_segments
     )
     return compose_to_source(filled_small, before, after, (height, width))
 

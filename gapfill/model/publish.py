@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gapfill.model.backend import TorchBackend
 from gapfill.model.checkpoint import checkpoint_sha256, load_model, save_model
 from gapfill.model.config import default_checkpoint_dir
 from gapfill.model.generate import fill_working
@@ -46,6 +45,9 @@ def publish(source: Path, dest: Path, half: bool = True) -> float:
 
 
 def _fill_psnr(reference: torch.nn.Module, candidate: torch.nn.Module) -> float:
+    # Lazily: the model package does not import gapfill.runtime at import time.
+    from gapfill.runtime.torch_backend import TorchBackend
+
     config = reference.config
     frames = Scene(3, width=config.width, height=config.height, fps=10.0).render(0, 80)
     a = fill_working(TorchBackend(reference), frames[:48], frames[64:], 16, seed=0)

@@ -45,6 +45,7 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.media.encode import fsync_directory
 from gapfill.media.probe import sha256_file
+from gapfill.model.fill import fill_gap, resolve_backend
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (
@@ -60,6 +61,7 @@ from gapfill.provenance.sidecar import sidecar_path, write_sidecar
 from gapfill.repair.models import model_for_camera
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
+from gapfill.runtime import Backend
 
 log = logging.getLogger("gapfill.repair")
 
@@ -142,9 +144,10 @@ def repair_defect(
         model_id, model_name, model_path, model_sha = model.id, model.name, model.path, model.sha256
 
     seed = defect_id  # deterministic: the same defect and model give the same frames
-    parameters = _parameters(settings, plan)
     check_originals(plan.inputs)
-    synthetic = _fill(plan, model_path, seed)
+    engine = resolve_backend(Path(model_path), settings.backend, settings.device)
+    parameters = _parameters(settings, plan, engine)
+    synthetic = _fill(plan, engine, seed)
     provenance = _provenance(plan, model_name, model_sha, parameters, seed)
     final = _clip_path(settings, plan, provenance.provenance_id)
     pending = pending_path(final)
@@ -237,10 +240,12 @@ def finish_interrupted(catalog: Catalog) -> list[Path]:
     return finished
 
 
-def _parameters(settings: Settings, plan: RepairPlan) -> dict[str, Any]:
+def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[str, Any]:
     """Everything besides the model and seed that decides the synthetic frames."""
     return {
-        "backend": "torch",
+        "backend": engine.name,
+        "provider": engine.provider,
+        "sample_steps": engine.config.sample_steps,
         "context_seconds": settings.context_seconds,
         "context_frames_before": len(plan.before.frames),
         "context_frames_after": len(plan.after.frames),
@@ -249,15 +254,13 @@ def _parameters(settings: Settings, plan: RepairPlan) -> dict[str, Any]:
     }
 
 
-def _fill(plan: RepairPlan, model_path: str, seed: int) -> np.ndarray:
-    from gapfill.model.fill import fill_gap
-
+def _fill(plan: RepairPlan, engine: Backend, seed: int) -> np.ndarray:
     before, after = plan.before.array(), plan.after.array()
     if not len(before):
         before = np.zeros((0, *after.shape[1:]), np.uint8)
     if not len(after):
         after = np.zeros((0, *before.shape[1:]), np.uint8)
-    return fill_gap(before, after, plan.n_missing, plan.fps, model=Path(model_path), seed=seed)
+    return fill_gap(before, after, plan.n_missing, plan.fps, model=engine, seed=seed)
 
 
 def _provenance(

@@ -1,0 +1,63 @@
+"""The eager PyTorch backend of the segment loop: numpy in, numpy out, over a `Malt` module.
+
+The reference every other backend is measured against (the exporters' parity figures, the
+benchmarks' ratios). Runs on the CPU, or on a CUDA GPU when given device="cuda".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gapfill.model.config import MaltConfig
+from gapfill.model.malt import Malt
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: Malt, threads: int | None = None, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.config: MaltConfig = model.config
+        # What runs the arithmetic, in the same terms the onnx backend reports its provider.
+        self.provider = f"torch:{self.device.type}"
+        if threads is not None:
+            torch.set_num_threads(threads)
+
+    def _t(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+
+    @staticmethod
+    def _np(x: torch.Tensor) -> np.ndarray:
+        return x.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        return self._np(self.model.encode(self._t(frames)))
+
+    @torch.inference_mode()
+    def denoise(
+        self,
+        z_t: np.ndarray,
+        t: np.ndarray,
+        memory: np.ndarray,
+        anchor: np.ndarray,
+        anchor_offset: np.ndarray,
+        guide: np.ndarray,
+        memory_noise: np.ndarray,
+    ) -> np.ndarray:
+        args = (z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
+        return self._np(self.model.denoise(*(self._t(a) for a in args)))
+
+    @torch.inference_mode()
+    def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self._np(self.model.update_memory(self._t(memory), self._t(z)))
+
+    @torch.inference_mode()
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self._np(self.model.decode(self._t(z)))
+
+    @torch.inference_mode()
+    def initial_memory(self, batch: int) -> np.ndarray:
+        return self._np(self.model.initial_memory(batch)).copy()
