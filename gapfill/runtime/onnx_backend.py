@@ -15,6 +15,7 @@ import numpy as np
 
 from gapfill.errors import UserError
 from gapfill.model.config import MaltConfig
+from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,
     GRAPH_NAMES,
@@ -57,7 +58,7 @@ def choose_providers(device: str) -> list[str]:
     return [CPU]
 
 
-class OnnxBackend:
+class OnnxBackend(GraphBackend):
     name = "onnx"
 
     def __init__(
@@ -128,31 +129,3 @@ class OnnxBackend:
             for name, a in zip(GRAPH_INPUTS[graph], arrays, strict=True)
         }
         return self.sessions[graph].run(self._outputs[graph], feed)[0]
-
-    def encode(self, frames: np.ndarray) -> np.ndarray:
-        # (B, 3, T, H, W) -> (B, C, T/4, h, w)
-        return self._run("encode", frames)
-
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray:
-        return self._run("denoise", z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
-
-    def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray:
-        # (B, L, M, D), (B, C, F, h, w) -> (B, L, M, D)
-        return self._run("update_memory", memory, z)
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        # (B, C, F', h, w) -> (B, 3, 4F', H, W)
-        return self._run("decode", z)
-
-    def initial_memory(self, batch: int) -> np.ndarray:
-        # (B, L, M, D); a copy, since the loop owns the array it is given
-        return np.repeat(self._initial[None], batch, axis=0)

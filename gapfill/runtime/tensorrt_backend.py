@@ -18,6 +18,7 @@ import numpy as np
 
 from gapfill.errors import UserError
 from gapfill.model.config import MaltConfig
+from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,
     GRAPH_NAMES,
@@ -54,7 +55,7 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-class TensorRTBackend:
+class TensorRTBackend(GraphBackend):
     name = "tensorrt"
 
     def __init__(self, engine_dir: Path):
@@ -116,30 +117,6 @@ class TensorRTBackend:
                 raise RuntimeError(f"TensorRT {graph} engine failed to run")
         self._stream.synchronize()
         return out.cpu().numpy()
-
-    def encode(self, frames: np.ndarray) -> np.ndarray:
-        return self._run("encode", frames)
-
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray:
-        return self._run("denoise", z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
-
-    def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return self._run("update_memory", memory, z)
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        return self._run("decode", z)
-
-    def initial_memory(self, batch: int) -> np.ndarray:
-        return np.repeat(self._initial[None], batch, axis=0)
 
 
 __all__ = ["INITIAL_MEMORY_NAME", "NOT_INSTALLED", "TensorRTBackend", "import_tensorrt"]
