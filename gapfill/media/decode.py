@@ -147,7 +147,11 @@ class AnalysisDecoder:
         # decoder thread in the process (a repair, the API's frame viewer) calls back into Python
         # for each message and can deadlock on the GIL against a thread converting a frame.
         previous_level = av.logging.get_level()
+        previous_skip = av.logging.get_skip_repeated()
         av.logging.set_level(av.logging.ERROR)
+        # Every message counts: a damaged packet often logs the same line as the one before it
+        # (or as another file decoded earlier in this process), which PyAV would otherwise drop.
+        av.logging.set_skip_repeated(False)
         try:
             # local=False: frame-threaded decoders log from their worker threads.
             with av.logging.Capture(local=False) as logs:
@@ -162,6 +166,7 @@ class AnalysisDecoder:
                     container.close()
         finally:
             av.logging.set_level(previous_level)
+            av.logging.set_skip_repeated(previous_skip)
 
     def _decode(self, container: av.container.InputContainer, logs: list) -> Iterator[FrameBatch]:
         result = self.result

@@ -67,6 +67,20 @@ def event_hash(
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
+def lock_chain(session: Session) -> None:
+    """Serialise the writers of the chain (and of what they check before appending, such as a
+    model row) until the caller's transaction ends: an advisory lock on PostgreSQL; on SQLite,
+    the database write lock taken up front, since Python's sqlite3 would otherwise begin the
+    transaction only at its first write and let two processes read the same last event."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif dialect == "sqlite":
+        raw = session.connection().connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            session.execute(text("BEGIN IMMEDIATE"))
+
+
 def append_event(
     session: Session,
     action: str,
@@ -77,8 +91,7 @@ def append_event(
 ) -> ProvenanceEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the work it
     records, so the chain never claims something that did not happen)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    lock_chain(session)
     last = session.execute(
         select(ProvenanceEvent.seq, ProvenanceEvent.hash)
         .order_by(ProvenanceEvent.seq.desc())

@@ -22,7 +22,7 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, default_checkpoint_dir, read_config
-from gapfill.provenance.chain import append_event
+from gapfill.provenance.chain import append_event, lock_chain
 
 DEFAULT_MODEL_NAME = "malt-default"
 
@@ -57,6 +57,7 @@ def register_model(
     """
     folder = Path(folder).resolve()
     digest = checkpoint_sha256(folder)
+    lock_chain(session)  # two workers registering the same new model must not both insert it
     existing = session.scalar(select(Model).where(Model.sha256 == digest))
     if existing is not None:
         return existing
