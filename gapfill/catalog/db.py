@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +125,18 @@ def upgrade(url: str) -> tuple[str | None, str]:
         return before, head_revision()
     finally:
         engine.dispose()
+
+
+def sqlite_write_lock(session: Session) -> None:
+    """On SQLite, take the database write lock now, before the reads a write depends on. Python's
+    sqlite3 begins a transaction only at the first write, so two processes could otherwise read
+    the same state and both act on it. Does nothing elsewhere, or when the transaction began
+    already (it holds, or will take, the lock)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    raw = session.connection().connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        session.execute(text("BEGIN IMMEDIATE"))
 
 
 def open_catalog(settings: Settings) -> Catalog:

@@ -17,9 +17,10 @@ import os
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from gapfill.catalog.db import sqlite_write_lock
 from gapfill.catalog.models import JOB_STATES, Defect, RepairJob, utcnow
 from gapfill.errors import UserError
 
@@ -70,7 +71,7 @@ def claim_next(
     """Take the oldest claimable job (queued and past its backoff, or running with an expired
     lease) and mark it running for `worker`. Commit promptly: the row lock is held until then."""
     now = now or utcnow()
-    _sqlite_write_lock(session)
+    sqlite_write_lock(session)
     claimable = or_(
         (RepairJob.state == "queued") & (RepairJob.not_before <= now),
         (RepairJob.state == "running") & (RepairJob.lease_expires_at < now),
@@ -183,18 +184,6 @@ def release(session: Session, claim: Claim) -> bool:
 
 def _lock(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _sqlite_write_lock(session: Session) -> None:
-    """On SQLite, take the database write lock before reading the claimable job. Python's sqlite3
-    starts a transaction only at the first write, so two processes could both read the same
-    queued row and both claim it; BEGIN IMMEDIATE makes the read-then-write one serialised step.
-    Skipped when the caller's transaction already began (it holds or will take the lock)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    raw = session.connection().connection.dbapi_connection
-    if raw is not None and not raw.in_transaction:
-        session.execute(text("BEGIN IMMEDIATE"))
 
 
 # --- what people and the daemon do with the queue ------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gapfill.catalog.db import sqlite_write_lock
 from gapfill.catalog.models import ProvenanceEvent
 
 GENESIS = "0" * 64
@@ -72,13 +73,9 @@ def lock_chain(session: Session) -> None:
     model row) until the caller's transaction ends: an advisory lock on PostgreSQL; on SQLite,
     the database write lock taken up front, since Python's sqlite3 would otherwise begin the
     transaction only at its first write and let two processes read the same last event."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-    elif dialect == "sqlite":
-        raw = session.connection().connection.dbapi_connection
-        if raw is not None and not raw.in_transaction:
-            session.execute(text("BEGIN IMMEDIATE"))
+    sqlite_write_lock(session)
 
 
 def append_event(
