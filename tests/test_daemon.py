@@ -69,21 +69,6 @@ worker.run()
 sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random-init MALT checkpoint (as in test_repair.py): fast, and enough to repair."""
-    import torch
-
-    from gapfill.model.checkpoint import save_model
-    from gapfill.model.config import MaltConfig
-    from gapfill.model.malt import Malt
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_ckpt")
-    save_model(Malt(MaltConfig.tiny()), folder)
-    return folder
-
-
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[str]]]:
     """Processes a test starts; any still running at the end are killed (by their own pid)."""
