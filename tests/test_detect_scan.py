@@ -12,35 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from test_detect_clips import GOP, Faults, cut_inside_frame, write_clip
 from typer.testing import CliRunner
 
+from gapfill.cli import app
 from gapfill.errors import UserError
 
 START = dt.datetime(2026, 1, 5, 6, 59, 36, tzinfo=dt.UTC)  # the segments cross 07:00
 SEGMENT_FRAMES = 60  # 6 s at 10 fps
 
 
-def cli_app() -> typer.Typer:
-    """gapfill's own app once the lead has registered scan/defects there; until then the same
-    commands on an app of their own."""
-    from gapfill import cli
-    from gapfill.detect import commands
-
-    names = {c.name or c.callback.__name__ for c in cli.app.registered_commands if c.callback}
-    if {"scan", "defects"} <= names:
-        return cli.app
-    app = typer.Typer()
-    app.command()(cli.init)
-    app.command()(cli.ingest)
-    app.command()(commands.scan)
-    app.command()(commands.defects)
-    return app
-
-
 def run(*args: str) -> Any:
-    result = CliRunner().invoke(cli_app(), list(args))
+    result = CliRunner().invoke(app, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output
@@ -159,12 +142,11 @@ def test_every_kind_end_to_end(tree: Path) -> None:
         assert abs(dt.datetime.fromisoformat(gap["end_time"]) - end) <= dt.timedelta(seconds=0.1)
         assert gap["path"] == path
 
-    recordings = {r["path"]: r for r in run("recordings", "--json")} if _has_recordings() else {}
-    if recordings:
-        assert recordings[p[0]]["status"] == "ok"
-        assert recordings[p[1]]["status"] == "damaged"
-        assert recordings[p[11]]["status"] == "unreadable" and recordings[p[11]]["status_reason"]
-        assert "zero-byte" in recordings[p[13]]["status_reason"]
+    recordings = {r["path"]: r for r in run("recordings", "--json")}
+    assert recordings[p[0]]["status"] == "ok"
+    assert recordings[p[1]]["status"] == "damaged"
+    assert recordings[p[11]]["status"] == "unreadable" and recordings[p[11]]["status_reason"]
+    assert "zero-byte" in recordings[p[13]]["status_reason"]
 
     # Only the kinds asked for, and a re-scan writes nothing new.
     frozen = run("defects", "--kind", "frozen", "--json")
@@ -172,14 +154,6 @@ def test_every_kind_end_to_end(tree: Path) -> None:
     again = run("scan", "--rescan", "--json")
     assert again["scanned"] == len(plans) - 1
     assert len(run("defects", "--json")) == len(rows)
-
-
-def _has_recordings() -> bool:
-    return any(
-        (c.name or c.callback.__name__) == "recordings"
-        for c in cli_app().registered_commands
-        if c.callback
-    )
 
 
 def test_clean_static_and_moving_scenes_have_no_defects(tree: Path) -> None:
@@ -237,7 +211,7 @@ def test_scan_only_what_is_new_and_filters(tree: Path) -> None:
     ],
 )
 def test_bad_options_are_user_errors(tree: Path, args: tuple[str, ...], message: str) -> None:
-    result = CliRunner().invoke(cli_app(), list(args))
+    result = CliRunner().invoke(app, list(args))
     assert isinstance(result.exception, UserError), result.output
     assert message in str(result.exception)
 
