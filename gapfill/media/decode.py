@@ -17,6 +17,7 @@ Nothing here raises on bad input: a missing, zero-byte, garbage or truncated fil
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -196,15 +197,19 @@ class AnalysisDecoder:
 
         pending = _BatchBuilder(width, height, result.time_base)
         packet_index = 0
+        # Messages are read from a cursor that only moves forward: a decoder thread can log while
+        # this thread is between two packets, and that message belongs to the next.
+        seen = len(logs)
         try:
             for packet in container.demux(stream):
-                logged = len(logs)
                 try:
                     frames = packet.decode()
                     error = None
                 except av.FFmpegError as exc:
                     frames, error = [], _describe(exc)
-                messages = [m for level, _, m in logs[logged:] if level <= _AV_LOG_ERROR]
+                fresh = logs[seen:]
+                seen += len(fresh)
+                messages = [m for level, _, m in fresh if level <= _AV_LOG_ERROR]
                 if error:
                     messages.append(error)
                 if packet.size or messages:
@@ -229,6 +234,10 @@ class AnalysisDecoder:
         except av.FFmpegError as exc:
             # The demuxer gave up mid-file: a cut-off or damaged container.
             result.status, result.reason = "truncated", f"container ends abruptly: {_describe(exc)}"
+        late = [m.strip() for level, _, m in logs[seen:] if level <= _AV_LOG_ERROR]
+        if late and result.packets:  # logged by a decoder thread after the last packet was fed
+            last = result.packets[-1]
+            result.packets[-1] = dataclasses.replace(last, errors=last.errors + tuple(late))
         if len(pending):
             yield pending.take()
         result.frames_corrupt = pending.corrupt
