@@ -5,36 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from test_jobs import make_defects
 
 from gapfill.catalog.db import Catalog, upgrade
-from gapfill.catalog.models import Camera, Defect, RepairJob
+from gapfill.catalog.models import Defect, RepairJob
 from gapfill.jobs import queue
 
 T0 = dt.datetime(2026, 1, 5, 7, tzinfo=dt.UTC)
 
 
-def _defects(catalog: Catalog, n: int) -> list[int]:
-    with catalog.session() as session:
-        camera = Camera(name="press-01")
-        session.add(camera)
-        session.flush()
-        defects = [
-            Defect(
-                camera_id=camera.id,
-                kind="missing",
-                detector="t",
-                start_time=T0 + dt.timedelta(seconds=10 * i),
-                end_time=T0 + dt.timedelta(seconds=10 * i + 5),
-            )
-            for i in range(n)
-        ]
-        session.add_all(defects)
-        session.flush()
-        return [d.id for d in defects]
-
-
 def test_enqueue_is_idempotent_and_marks_defects_queued(catalog: Catalog) -> None:
-    ids = _defects(catalog, 3)
+    ids = make_defects(catalog, 3)
     with catalog.session() as session:
         assert len(queue.enqueue(session, ids)) == 3
         assert queue.enqueue(session, ids) == []
@@ -43,7 +24,7 @@ def test_enqueue_is_idempotent_and_marks_defects_queued(catalog: Catalog) -> Non
 
 
 def test_claim_complete_and_no_double_claim(catalog: Catalog) -> None:
-    ids = _defects(catalog, 2)
+    ids = make_defects(catalog, 2)
     with catalog.session() as session:
         queue.enqueue(session, ids)
     with catalog.session() as a:
@@ -64,7 +45,7 @@ def test_skip_locked_lets_concurrent_workers_take_different_jobs(pg_server) -> N
     catalog_url = pg_server.create_database("skip_locked")
     upgrade(catalog_url)
     catalog = Catalog(catalog_url)
-    ids = _defects(catalog, 2)
+    ids = make_defects(catalog, 2)
     with catalog.session() as session:
         queue.enqueue(session, ids)
     # Two open transactions at once: the first holds its row lock while the second claims.
@@ -77,7 +58,7 @@ def test_skip_locked_lets_concurrent_workers_take_different_jobs(pg_server) -> N
 
 
 def test_silent_worker_loses_its_lease(catalog: Catalog) -> None:
-    ids = _defects(catalog, 1)
+    ids = make_defects(catalog, 1)
     with catalog.session() as session:
         queue.enqueue(session, ids)
         lost = queue.claim_next(session, "dead:1", lease=dt.timedelta(seconds=5))
@@ -91,7 +72,7 @@ def test_silent_worker_loses_its_lease(catalog: Catalog) -> None:
 
 
 def test_failures_back_off_then_die_with_their_error(catalog: Catalog) -> None:
-    ids = _defects(catalog, 1)
+    ids = make_defects(catalog, 1)
     with catalog.session() as session:
         queue.enqueue(session, ids, max_attempts=2)
     with catalog.session() as session:
@@ -110,7 +91,7 @@ def test_failures_back_off_then_die_with_their_error(catalog: Catalog) -> None:
 
 
 def test_release_returns_the_job_without_spending_an_attempt(catalog: Catalog) -> None:
-    ids = _defects(catalog, 1)
+    ids = make_defects(catalog, 1)
     with catalog.session() as session:
         queue.enqueue(session, ids)
         claim = queue.claim_next(session, "w:1")
