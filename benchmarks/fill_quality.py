@@ -10,6 +10,7 @@ table per source group and span length; mean over all cut positions.
     .venv/bin/python benchmarks/fill_quality.py --quick        # smoke run
     .venv/bin/python benchmarks/fill_quality.py --fillers hold,plate,malt --json out.json
     .venv/bin/python benchmarks/fill_quality.py --tune-plate   # choose PLATE_TAU on training data
+    .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/model/default/quality.json
 
 Fillers: every baseline in gapfill.model.baselines.BASELINES, `malt` (gapfill.model.fill.fill_gap,
 skipped with a note when it cannot be imported or has no checkpoint), and `NAME@S` for a baseline
@@ -41,6 +42,7 @@ from gapfill.model import baselines
 from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
 from gapfill.model.compose import compose_to_source
 from gapfill.model.metrics import span_metrics
+from gapfill.report.quality import rows_from_summary, write_quality
 
 # Training draws simulated seeds from [100000, 1100000) (gapfill train --synth-seeds); these are
 # far outside it, and outside the other benchmarks' held-out seeds (4242, 4243).
@@ -296,6 +298,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="MALT checkpoint (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write settings, every case and the means")
+    parser.add_argument(
+        "--quality-json",
+        type=Path,
+        help="write the means as the model card's quality.json (gapfill/report/quality.py)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: few, short cuts")
     parser.add_argument("--tune-plate", action="store_true")
     args = parser.parse_args(argv)
@@ -325,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
         sizes = {s.name: list(s.frames.shape[1:3]) for s in sources}
         payload = {"settings": settings, "source_sizes": sizes, "summary": summary, "cases": cases}
         write_json(args.json, payload)
+    if args.quality_json:
+        write_quality(args.quality_json, rows_from_summary(summary))
 
 
 if __name__ == "__main__":

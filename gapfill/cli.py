@@ -29,6 +29,7 @@ from gapfill.jobs import commands as jobs_commands
 from gapfill.model import commands as model_commands
 from gapfill.provenance import commands as provenance_commands
 from gapfill.repair import commands as repair_commands
+from gapfill.report import commands as report_commands
 from gapfill.synth import commands as synth_commands
 from gapfill.times import parse_time
 
@@ -243,6 +244,7 @@ app.add_typer(api_commands.users_app, name="users")
 app.add_typer(export_commands.export_app, name="export")
 app.command("repair")(repair_commands.repair)
 app.command("demo")(demo.demo)
+app.command("report")(report_commands.report)
 
 
 def main(argv: list[str] | None = None) -> None:
