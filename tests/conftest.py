@@ -75,3 +75,11 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny_checkpoint")
     save_model(Malt(MaltConfig.tiny()), folder)
     return folder
+
+
+@pytest.fixture
+def site(catalog: Catalog, tmp_path: Path) -> object:
+    """A small API installation (tests/api_site.py): one repaired clip, a user per role."""
+    from api_site import make_site  # imported here: most tests never need the API stack
+
+    return make_site(catalog, tmp_path)

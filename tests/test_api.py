@@ -11,71 +11,26 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import typer
+from api_site import WINDOW, Site, client
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from test_c2pa import flip_byte
-from test_verify import T0, Repaired, make_repaired_clip, make_settings
+from test_verify import T0, make_repaired_clip
 from typer.testing import CliRunner
 
 from gapfill.api import commands as api_commands
-from gapfill.api.app import create_app
 from gapfill.api.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
-from gapfill.api.tokens import create_user
-from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import ApiToken, ProvenanceEvent, SyntheticClip, User
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.provenance import commands as provenance_commands
 from gapfill.provenance.verify import verify
-
-ROLES = ("viewer", "engineer", "auditor", "admin")
-WINDOW = {"camera": "press-01", "from": "2026-01-05T06:00:00Z", "to": "2026-01-05T08:00:00Z"}
-
-
-@dataclass
-class Site:
-    catalog: Catalog
-    settings: Settings
-    clip: Repaired
-    tokens: dict[str, str]
-
-    def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-
-def site_settings(catalog: Catalog, tmp_path: Path) -> Settings:
-    """Clips are written under tmp_path/clips, which is the configured output directory."""
-    keyed = make_settings(catalog, tmp_path)
-    return Settings(
-        data_dir=keyed.data_dir,
-        database_url=catalog.url,
-        output_dir=tmp_path / "clips",
-        secret_key="test-session-secret",
-    )
-
-
-@pytest.fixture
-def site(catalog: Catalog, tmp_path: Path) -> Site:
-    settings = site_settings(catalog, tmp_path)
-    clip = make_repaired_clip(catalog, settings, tmp_path / "clips", ranges=((10, 18), (22, 25)))
-    tokens = {}
-    with catalog.session() as session:
-        for role in ROLES:
-            _user, tokens[role] = create_user(session, f"{role}-1", role, "system:test")
-    return Site(catalog, settings, clip, tokens)
-
-
-def client(site: Site, **kwargs: object) -> TestClient:
-    # https base URL: the session cookie is Secure by default and httpx honours that.
-    app = create_app(site.settings, catalog=site.catalog, **kwargs)  # type: ignore[arg-type]
-    return TestClient(app, base_url="https://testserver")
 
 
 def login(http: TestClient, token: str, name: str = "") -> str:

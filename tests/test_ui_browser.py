@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 import typer
 import uvicorn
+from api_site import WINDOW, Site, make_site
 from sqlalchemy import select
-from test_api import WINDOW, Site, site_settings
 from test_verify import make_repaired_clip
 from typer.testing import CliRunner
 
 from gapfill.api.app import create_app
-from gapfill.api.tokens import create_user
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import ProvenanceEvent, SyntheticClip
 from gapfill.provenance import commands as provenance_commands
@@ -61,13 +60,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def site(catalog: Catalog, tmp_path: Path) -> Site:
-    settings = site_settings(catalog, tmp_path)
-    clip = make_repaired_clip(catalog, settings, tmp_path / "clips", ranges=((10, 18), (22, 25)))
-    tokens = {}
-    with catalog.session() as session:
-        for role in ("engineer", "auditor"):
-            _user, tokens[role] = create_user(session, f"{role}-1", role, "system:test")
-    return Site(catalog, settings, clip, tokens)
+    return make_site(catalog, tmp_path, roles=("engineer", "auditor"))
 
 
 @pytest.fixture

@@ -23,8 +23,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gapfill import __version__
 from gapfill.api import admin, audit, browse, media, pages, review
-from gapfill.api.auth import LoginRateLimiter, LoginRequired, SessionSigner, session_secret
+from gapfill.api.auth import (
+    SESSION_COOKIE,
+    LoginRateLimiter,
+    LoginRequired,
+    SessionSigner,
+    session_secret,
+)
 from gapfill.api.media import FrameStore
+from gapfill.api.schemas import ErrorOut, errors
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.config import Settings
 from gapfill.errors import UserError
@@ -123,7 +130,10 @@ def _wants_html(request: Request) -> bool:
 
 def _one_line(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    loc = first.get("loc", ())
+    if first.get("type") == "json_invalid":
+        loc = ("body",)  # the rest of its loc is a character position, not a field
+    where = ".".join(str(p) for p in loc if p != "body") or ("body" if loc else "request")
     more = len(exc.errors()) - 1
     return f"{where}: {first.get('msg', 'invalid')}" + (f" (and {more} more)" if more else "")
 
@@ -176,7 +186,45 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
+    _document_errors_and_auth(app)
     return app
+
+
+def _document_errors_and_auth(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the API really does.
+
+    - A validation error is answered with `{"detail": "<one line>"}` (the handler below), not
+      FastAPI's list of error objects, so every 422 points at ErrorOut.
+    - Every operation takes a bearer token or a session cookie; the schemes are declared so
+      that clients and generators know how to authenticate.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # FastAPI caches this dict in app.openapi_schema
+        components = schema.setdefault("components", {})
+        models = components.setdefault("schemas", {})
+        models.setdefault("ErrorOut", ErrorOut.model_json_schema())
+        for name in ("HTTPValidationError", "ValidationError"):
+            models.pop(name, None)
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API token."},
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}, {"session": []}]
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["description"] = errors(422)[422]["description"]
+                    invalid["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                    }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

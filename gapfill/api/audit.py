@@ -13,14 +13,14 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from gapfill.api.auth import catalog_of, require
-from gapfill.api.schemas import AuditRow, VerifyOut
+from gapfill.api.schemas import MAX_INT, AuditRow, VerifyOut, errors
 from gapfill.api.tokens import Principal
 from gapfill.catalog.models import SyntheticClip
 from gapfill.errors import UserError
 from gapfill.provenance.audit import audit_rows, write_audit_csv
 from gapfill.times import parse_time
 
-router = APIRouter(prefix="/api", tags=["audit"])
+router = APIRouter(prefix="/api", tags=["audit"], responses=errors(401, 403))
 Auditor = Annotated[Principal, Depends(require("audit"))]
 Verifier = Annotated[Principal, Depends(require("verify"))]
 CameraQ = Annotated[str | None, Query(max_length=128, description="Only this camera.")]
@@ -64,6 +64,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     "/audit",
     response_model=list[AuditRow],
     summary="Synthetic frame ranges in a window, with model, inputs and review (auditor, admin)",
+    responses=errors(400, 404),
 )
 def audit_json(
     request: Request, _user: Auditor, camera: CameraQ = None, from_: FromQ = None, to: ToQ = None
@@ -75,7 +76,7 @@ def audit_json(
     "/audit.csv",
     response_class=Response,
     summary="The same rows as CSV, identical to `gapfill audit --csv` (auditor, admin)",
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **errors(400, 404)},
 )
 def audit_csv(
     request: Request, _user: Auditor, camera: CameraQ = None, from_: FromQ = None, to: ToQ = None
@@ -94,9 +95,10 @@ def audit_csv(
     response_model=VerifyOut,
     summary="Re-hash one clip, its originals and model; check C2PA, sidecar and chain "
     "(auditor, admin)",
+    responses=errors(404),
 )
 def verify_clip(
-    request: Request, clip_id: Annotated[int, PathParam(ge=1)], _user: Verifier
+    request: Request, clip_id: Annotated[int, PathParam(ge=1, le=MAX_INT)], _user: Verifier
 ) -> dict[str, Any]:
     from gapfill.provenance.verify import verify
 

@@ -96,6 +96,8 @@ class SessionSigner:
         return f"{body}.{_b64(self._mac(body))}"
 
     def loads(self, value: str) -> dict[str, Any] | None:
+        if not value.isascii():
+            return None  # never one of ours (and the MAC below needs ASCII): no session
         body, _, signature = value.partition(".")
         try:
             given = _unb64(signature)

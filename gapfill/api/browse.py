@@ -4,19 +4,21 @@ spans, and the provenance chain (keyset-paged). Every role may read."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from gapfill.api.auth import PERMISSIONS, catalog_of, require
 from gapfill.api.media import safe_path
 from gapfill.api.schemas import (
+    MAX_INT,
     CameraOut,
     ClipDetail,
     ClipOut,
+    ClipPage,
     DefectOut,
     EventOut,
     EventPage,
@@ -26,6 +28,7 @@ from gapfill.api.schemas import (
     Page,
     RecordingOut,
     SpanOut,
+    errors,
 )
 from gapfill.api.tokens import Principal
 from gapfill.catalog.models import (
@@ -43,11 +46,12 @@ from gapfill.catalog.models import (
     SyntheticClip,
     User,
 )
+from gapfill.times import to_utc
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=errors(401, 403))
 Reader = Annotated[Principal, Depends(require("read"))]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Rows to skip.")]
 CameraName = Annotated[str | None, Query(max_length=128, description="Only this camera.")]
 
 
@@ -84,7 +88,12 @@ def cameras(request: Request, _user: Reader) -> list[Camera]:
         return list(session.scalars(select(Camera).order_by(Camera.name)))
 
 
-@router.get("/recordings", response_model=Page[RecordingOut], tags=["catalog"])
+@router.get(
+    "/recordings",
+    response_model=Page[RecordingOut],
+    tags=["catalog"],
+    responses=errors(400, 404),
+)
 def recordings(
     request: Request,
     _user: Reader,
@@ -104,13 +113,15 @@ def recordings(
         if status is not None:
             query = query.where(Recording.status == status)
         if since is not None:
-            query = query.where(Recording.start_time >= _utc(since))
+            query = query.where(Recording.start_time >= _utc(since, "since"))
         if until is not None:
-            query = query.where(Recording.start_time < _utc(until))
+            query = query.where(Recording.start_time < _utc(until, "until"))
         return _page(session, query, limit, offset)
 
 
-@router.get("/defects", response_model=Page[DefectOut], tags=["catalog"])
+@router.get(
+    "/defects", response_model=Page[DefectOut], tags=["catalog"], responses=errors(400, 404)
+)
 def defects(
     request: Request,
     _user: Reader,
@@ -134,7 +145,7 @@ def defects(
         return _page(session, query, limit, offset)
 
 
-@router.get("/jobs", response_model=Page[JobOut], tags=["catalog"])
+@router.get("/jobs", response_model=Page[JobOut], tags=["catalog"], responses=errors(400))
 def jobs(
     request: Request,
     _user: Reader,
@@ -156,6 +167,35 @@ def models(request: Request, _user: Reader) -> list[Model]:
         return list(session.scalars(select(Model).order_by(Model.id)))
 
 
+class ClipRows(NamedTuple):
+    rows: list[dict[str, Any]]
+    total: int
+    # Cursor of the next page (pass it as `after`), or None when this page is the last.
+    next_after: str | None
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A cursor names the last clip of a page by its place in the list order: start time (in
+# microseconds since 1970, so it needs no escaping in a URL) and id.
+CURSOR_PATTERN = r"^-?[0-9]{1,19}_[0-9]{1,10}$"
+
+
+def clip_cursor(start_time: dt.datetime, clip_id: int) -> str:
+    return f"{(start_time - _EPOCH) // dt.timedelta(microseconds=1)}_{clip_id}"
+
+
+def parse_clip_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """(start_time, id) of a cursor made by clip_cursor; 400 for anything else."""
+    micros, _, clip_id = cursor.partition("_")
+    try:
+        start = _EPOCH + dt.timedelta(microseconds=int(micros))
+        if not 1 <= int(clip_id) <= MAX_INT:
+            raise ValueError(clip_id)
+    except (ValueError, OverflowError):
+        raise HTTPException(400, f"after: {cursor!r} is not a cursor this API gave out") from None
+    return start, int(clip_id)
+
+
 def clip_rows(
     session: Session,
     camera: str | None = None,
@@ -163,9 +203,34 @@ def clip_rows(
     clip_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """Clips with camera, model and reviewer names and their spans, oldest first; also the
-    total count. Shared by the API and the review queue page."""
+    after: str | None = None,
+) -> ClipRows:
+    """Clips with camera, model and reviewer names and their spans, oldest first (start time,
+    then id); also the total count and the cursor of the next page. Shared by the API and the
+    review queue page.
+
+    Page either by `offset` or, cheaper on a long list, by `after` (the cursor of the previous
+    page): the query then starts right after that clip in an index (migration 0002) instead of
+    stepping over every clip before it.
+    """
+    if after is not None and offset:
+        raise HTTPException(400, "after: page by after or by offset, not both")
+    camera_id = _camera_id(session, camera)
+    filters = []
+    if camera_id is not None:
+        filters.append(SyntheticClip.camera_id == camera_id)
+    if review_state is not None:
+        filters.append(SyntheticClip.review_state == review_state)
+    if clip_id is not None:
+        filters.append(SyntheticClip.id == clip_id)
+    # Counted on the clips table alone: every clip has its camera (foreign key, not null) and
+    # the outer joins add no rows, so the joins would only slow the count down.
+    total = session.scalar(select(func.count(SyntheticClip.id)).where(*filters))
+    if after is not None:
+        # A plain tuple on the right: each value is bound with its column's type (UtcDateTime).
+        filters.append(
+            tuple_(SyntheticClip.start_time, SyntheticClip.id) > parse_clip_cursor(after)
+        )
     reviewer = aliased(User)
     query = (
         select(SyntheticClip, Camera.name, Model.name, reviewer.name)
@@ -173,20 +238,15 @@ def clip_rows(
         .outerjoin(Model, SyntheticClip.model_id == Model.id)
         .outerjoin(reviewer, SyntheticClip.reviewed_by == reviewer.id)
         .options(selectinload(SyntheticClip.spans))
+        .where(*filters)
         .order_by(SyntheticClip.start_time, SyntheticClip.id)
+        # One row more than asked: whether it exists says if there is a next page.
+        .limit(limit + 1)
+        .offset(offset)
     )
-    camera_id = _camera_id(session, camera)
-    if camera_id is not None:
-        query = query.where(SyntheticClip.camera_id == camera_id)
-    if review_state is not None:
-        query = query.where(SyntheticClip.review_state == review_state)
-    if clip_id is not None:
-        query = query.where(SyntheticClip.id == clip_id)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    found = session.execute(query).all()
     rows = []
-    for clip, camera_name, model_name, reviewer_name in session.execute(
-        query.limit(limit).offset(offset)
-    ):
+    for clip, camera_name, model_name, reviewer_name in found[:limit]:
         row = {c: getattr(clip, c) for c in ClipOut.model_fields if hasattr(clip, c)}
         row.update(
             camera=camera_name,
@@ -200,13 +260,14 @@ def clip_rows(
             video_url=f"/api/clips/{clip.id}/video",
         )
         rows.append(row)
-    return rows, total or 0
+    last = found[limit - 1][0] if len(found) > limit else None
+    return ClipRows(rows, total or 0, clip_cursor(last.start_time, last.id) if last else None)
 
 
 def clip_detail(request: Request, clip_id: int) -> dict[str, Any]:
     """One clip with what the player needs: fps and frame count of the file itself."""
     with catalog_of(request).session() as session:
-        rows, _ = clip_rows(session, clip_id=clip_id, limit=1)
+        rows = clip_rows(session, clip_id=clip_id, limit=1).rows
     if not rows:
         raise HTTPException(404, f"no synthetic clip {clip_id}")
     row = rows[0]
@@ -223,7 +284,7 @@ def clip_detail(request: Request, clip_id: int) -> dict[str, Any]:
     return row
 
 
-@router.get("/clips", response_model=Page[ClipOut], tags=["clips"])
+@router.get("/clips", response_model=ClipPage, tags=["clips"], responses=errors(400, 404))
 def clips(
     request: Request,
     _user: Reader,
@@ -231,16 +292,30 @@ def clips(
     review_state: Annotated[str | None, Query(description="pending, approved or rejected")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern=CURSOR_PATTERN,
+            description="next_after of the previous page: continue the list after it.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     _one_of(review_state, REVIEW_STATES, "review_state")
     with catalog_of(request).session() as session:
-        items, total = clip_rows(session, camera, review_state, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+        page = clip_rows(session, camera, review_state, limit=limit, offset=offset, after=after)
+    return {
+        "items": page.rows,
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+        "next_after": page.next_after,
+    }
 
 
-@router.get("/clips/{clip_id}", response_model=ClipDetail, tags=["clips"])
+@router.get("/clips/{clip_id}", response_model=ClipDetail, tags=["clips"], responses=errors(404))
 def clip(
-    request: Request, clip_id: Annotated[int, PathParam(ge=1)], _user: Reader
+    request: Request, clip_id: Annotated[int, PathParam(ge=1, le=MAX_INT)], _user: Reader
 ) -> dict[str, Any]:
     return clip_detail(request, clip_id)
 
@@ -249,7 +324,9 @@ def clip(
 def events(
     request: Request,
     _user: Reader,
-    after: Annotated[int, Query(ge=0, description="Return events with seq above this.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_INT, description="Return events with seq above this.")
+    ] = 0,
     limit: Limit = 100,
     action: Annotated[str | None, Query(max_length=32)] = None,
     subject_type: Annotated[str | None, Query(max_length=32)] = None,
@@ -269,6 +346,9 @@ def events(
     return EventPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def _utc(value: dt.datetime, name: str) -> dt.datetime:
     """Query times without a zone are UTC, as on the command line."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    try:
+        return to_utc(value)
+    except OverflowError:
+        raise HTTPException(400, f"{name}: {value.isoformat()} is out of range in UTC") from None

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from gapfill.api.auth import catalog_of, require
+from gapfill.api.schemas import MAX_INT, errors
 from gapfill.api.tokens import Principal
 from gapfill.catalog.models import SyntheticClip
 from gapfill.config import Settings
@@ -140,8 +141,8 @@ class FrameStore:
 
 # --- routes ---------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/api/clips", tags=["media"])
-ClipId = Annotated[int, PathParam(ge=1, description="synthetic_clips.id")]
+router = APIRouter(prefix="/api/clips", tags=["media"], responses=errors(401, 403, 404))
+ClipId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="synthetic_clips.id")]
 Reader = Annotated[Principal, Depends(require("read"))]
 
 
@@ -183,7 +184,9 @@ def clip_video(request: Request, clip_id: ClipId, _user: Reader) -> FileResponse
 def clip_frame(
     request: Request,
     clip_id: ClipId,
-    index: Annotated[int, PathParam(ge=0, description="0-based frame index in the clip file")],
+    index: Annotated[
+        int, PathParam(ge=0, le=MAX_INT, description="0-based frame index in the clip file")
+    ],
     _user: Reader,
     fmt: Annotated[Literal["jpeg", "png"], Query(alias="format")] = "jpeg",
 ) -> Response:

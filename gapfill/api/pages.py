@@ -13,6 +13,7 @@ import json
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -37,6 +38,8 @@ from gapfill.api.tokens import Principal, principal_for_token
 from gapfill.catalog.models import Camera
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Rows per review queue page: enough to work through, small enough to render at once.
+QUEUE_PAGE = 50
 
 
 def _utc(value: dt.datetime | None) -> str:
@@ -154,10 +157,35 @@ def logout(request: Request, _user: PageReader) -> Response:
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue(request: Request, _user: PageReader) -> Response:
+def queue(
+    request: Request,
+    _user: PageReader,
+    camera: Annotated[str, Query(max_length=128)] = "",
+    after: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    """Pending clips, oldest first, QUEUE_PAGE at a time: "Next page" carries the cursor of the
+    last row shown (keyset paging), so a deep page costs what the first one does."""
     with catalog_of(request).session() as session:
-        clips, total = clip_rows(session, review_state="pending", limit=200)
-    return render(request, "queue.html", {"clips": clips, "total": total})
+        cameras = list(session.scalars(select(Camera.name).order_by(Camera.name)))
+        page = clip_rows(session, camera or None, "pending", limit=QUEUE_PAGE, after=after or None)
+    filters = {"camera": camera} if camera else {}
+    return render(
+        request,
+        "queue.html",
+        {
+            "clips": page.rows,
+            "total": page.total,
+            "cameras": cameras,
+            "camera": camera,
+            "first_url": "/queue" + (f"?{urlencode(filters)}" if filters else ""),
+            "next_url": (
+                f"/queue?{urlencode({**filters, 'after': page.next_after})}"
+                if page.next_after
+                else None
+            ),
+            "paged": bool(after),
+        },
+    )
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)

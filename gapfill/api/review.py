@@ -15,7 +15,7 @@ from fastapi import Path as PathParam
 from sqlalchemy import select, update
 
 from gapfill.api.auth import catalog_of, require
-from gapfill.api.schemas import ReviewIn, ReviewOut
+from gapfill.api.schemas import MAX_INT, ErrorOut, ReviewIn, ReviewOut, errors
 from gapfill.api.tokens import Principal
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import SyntheticClip
@@ -25,7 +25,9 @@ from gapfill.provenance.facts import CLIP_SUBJECT
 REVIEW_ACTION = "review"
 Decision = Literal["approved", "rejected"]
 
-router = APIRouter(prefix="/api/clips", tags=["review"])
+router = APIRouter(
+    prefix="/api/clips", tags=["review"], responses=errors(400, 401, 403, 404, 409, 413)
+)
 Reviewer = Annotated[Principal, Depends(require("review"))]
 
 
@@ -84,14 +86,14 @@ def review_clip(
     )
 
 
-ClipId = Annotated[int, PathParam(ge=1, description="synthetic_clips.id")]
+ClipId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="synthetic_clips.id")]
 
 
 @router.post(
     "/{clip_id}/approve",
     response_model=ReviewOut,
     summary="Approve a reconstruction (engineer, admin)",
-    responses={409: {"description": "Already approved, or reviewed meanwhile."}},
+    responses={409: {"model": ErrorOut, "description": "Already approved, or reviewed meanwhile."}},
 )
 def approve(
     request: Request, clip_id: ClipId, user: Reviewer, body: ReviewIn | None = None
@@ -105,7 +107,7 @@ def approve(
     "/{clip_id}/reject",
     response_model=ReviewOut,
     summary="Reject a reconstruction with a comment (engineer, admin)",
-    responses={409: {"description": "Already rejected, or reviewed meanwhile."}},
+    responses={409: {"model": ErrorOut, "description": "Already rejected, or reviewed meanwhile."}},
 )
 def reject(request: Request, clip_id: ClipId, user: Reviewer, body: ReviewIn) -> ReviewOut:
     return review_clip(catalog_of(request), clip_id, "rejected", body.comment, user)

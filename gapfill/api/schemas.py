@@ -10,6 +10,33 @@ from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
+# Catalog ids, sequence numbers and offsets are 32-bit INTEGER columns on PostgreSQL, and SQLite
+# cannot even bind a Python int past 2**63 - 1: a larger number in a request is a 422, not a
+# database error.
+MAX_INT = 2**31 - 1
+
+
+class ErrorOut(BaseModel):
+    """Every error response of the API: one line saying what was wrong."""
+
+    detail: str = Field(description="What was refused and why, in one line.")
+
+
+_ERRORS = {
+    400: "A filter or field value is not allowed (detail says which and why).",
+    401: "Not authenticated: send `Authorization: Bearer <token>`, or log in.",
+    403: "The caller's role may not do this (or a session write lacks its CSRF token).",
+    404: "The clip, camera, user or frame named does not exist.",
+    409: "The clip is already in that state, or was reviewed meanwhile: reload it.",
+    413: "Request body over the size limit.",
+    422: "A parameter or body field is malformed (detail names the first one).",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error statuses an operation can answer."""
+    return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in codes}
+
 
 class _Row(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -129,6 +156,13 @@ class ClipOut(_Row):
     video_url: str = Field(description="The clip file, served by id with HTTP Range support.")
 
 
+class ClipPage(Page[ClipOut]):
+    """One page of clips. Pass next_after as `after` for the next page: unlike a growing
+    offset, that stays one index walk however deep the page is."""
+
+    next_after: str | None = Field(description="Cursor of the next page, or null at the end.")
+
+
 class ClipDetail(ClipOut):
     fps: float | None = Field(description="Frame rate of the clip file.")
     frame_count: int = Field(description="Frames in the clip file.")
@@ -226,6 +260,11 @@ class UserCreated(BaseModel):
     name: str
     role: str
     token: str = Field(description="Shown once; only its SHA-256 is stored.")
+
+
+class Revoked(BaseModel):
+    name: str
+    revoked_tokens: int = Field(description="Live tokens of the user that were revoked.")
 
 
 class Me(BaseModel):

@@ -253,6 +253,17 @@ class SyntheticClip(Base):
         CheckConstraint(_one_of("review_state", REVIEW_STATES), name="review_state"),
         Index("ix_synthetic_clips_camera_start", "camera_id", "start_time"),
         Index("ix_synthetic_clips_review_state", "review_state", "created_at"),
+        # The review queue and the clip list: filter, then walk in (start_time, id) order and
+        # stop after one page (migration 0002).
+        Index("ix_synthetic_clips_review_start", "review_state", "start_time", "id"),
+        Index(
+            "ix_synthetic_clips_review_camera_start",
+            "review_state",
+            "camera_id",
+            "start_time",
+            "id",
+        ),
+        Index("ix_synthetic_clips_start", "start_time", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -292,6 +303,8 @@ class SyntheticSpan(Base):
         CheckConstraint("frame_end > frame_start", name="frame_order"),
         CheckConstraint("end_time > start_time", name="time_order"),
         Index("ix_synthetic_spans_camera_start", "camera_id", "start_time"),
+        # A page of clips loads its spans by clip id (migration 0002).
+        Index("ix_synthetic_spans_clip_frame", "clip_id", "frame_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
