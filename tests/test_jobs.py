@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_detect_clips import write_clip
+from test_detect_scan import START, segment_path
 
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import (
@@ -283,6 +284,38 @@ def test_ingest_waits_for_a_segment_being_written(catalog: Catalog, tmp_path: Pa
     assert report.ingested == 1
     ingest_settled(catalog, root, "frigate", tracker, report := WatchReport())
     assert report.ingested == 0 and report.waiting == 0
+
+
+def test_a_dead_recorder_s_file_scanned_before_the_next_segment_leaves_a_hole(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """As the daemon meets it when a recorder dies mid-segment: the file without its index is given
+    up on (abandon_seconds) and scanned while it is the newest; the next segment arrives later.
+    Scanning that one must still report the hole the dead file left."""
+    from gapfill.detect.scan import scan
+    from gapfill.ingest import ingest
+
+    root = tmp_path / "rec"
+    paths = [segment_path(root, "press-01", START + dt.timedelta(seconds=6 * j)) for j in range(3)]
+    settings = Settings(data_dir=tmp_path / "data")
+    whole = write_clip(tmp_path / "whole.mp4", 60, seed=1).read_bytes()
+    for j, write in enumerate(
+        [
+            lambda: write_clip(paths[0], 60, seed=0),
+            lambda: paths[1].write_bytes(whole[: len(whole) // 2]),  # cut before its index
+            lambda: write_clip(paths[2], 60, seed=2),
+        ]
+    ):
+        paths[j].parent.mkdir(parents=True, exist_ok=True)
+        write()  # each segment ingested and scanned as soon as it is there
+        ingest(catalog, root, "frigate")
+        scan(catalog, settings, workers=1, progress=False)
+    with catalog.session() as session:
+        holes = [
+            (d.start_time.replace(tzinfo=dt.UTC), d.end_time.replace(tzinfo=dt.UTC))
+            for d in session.scalars(select(Defect).where(Defect.kind == "missing"))
+        ]
+    assert holes == [(START + dt.timedelta(seconds=6), START + dt.timedelta(seconds=12))]
 
 
 # --- retention ---------------------------------------------------------------------------------

@@ -333,13 +333,21 @@ def _store_recording_gaps(
     # The scanned stretch, widened to the neighbouring recordings on each side.
     before = session.scalar(
         select(Recording.start_time)
-        .where(Recording.camera_id == camera_id, Recording.start_time < state.scanned_from)
+        .where(
+            Recording.camera_id == camera_id,
+            Recording.start_time < state.scanned_from,
+            Recording.status != "unreadable",
+        )
         .order_by(Recording.start_time.desc())
         .limit(1)
     )
     after = session.scalar(
         select(Recording.start_time)
-        .where(Recording.camera_id == camera_id, Recording.start_time > state.scanned_to)
+        .where(
+            Recording.camera_id == camera_id,
+            Recording.start_time > state.scanned_to,
+            Recording.status != "unreadable",
+        )
         .order_by(Recording.start_time)
         .limit(1)
     )

@@ -8,8 +8,8 @@ model and its threads are not forked), restarted when they die; more workers on 
 
 SIGTERM/SIGINT: no new scheduled runs; each worker finishes or releases its job within
 shutdown_grace_seconds; running tasks get the same grace; exit 0. SIGKILL loses nothing: the
-catalog is written one unit at a time, and a job whose worker vanished is reclaimed when its lease
-expires.
+catalog is written one unit at a time, the worker processes notice their daemon is gone and stop as
+on SIGTERM, and a job whose worker vanished is reclaimed when its lease expires.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Shutdown and crashes:
   If it has not by then, the job is released (queued again, the attempt not counted) and the
   process exits at once: repair writes its files under temporary names and records them in one
   transaction, so stopping it anywhere leaves nothing half-made under a final name.
+- The daemon that started the worker process killed (SIGKILL): the worker notices its parent is
+  gone and stops as on SIGTERM.
 - SIGKILL (or a lost host): the lease is no longer renewed; after it expires another worker
   reclaims the job. A repair that had already been recorded is then skipped, so no defect gets
   two clips.
@@ -16,6 +18,7 @@ Shutdown and crashes:
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -299,6 +302,24 @@ class _Heartbeat:
                 log.warning("heartbeat: job no longer ours (cancelled or reclaimed)", extra=extra)
 
 
+def stop_when_orphaned(worker: Worker, grace: float) -> None:
+    """Stop `worker` as SIGTERM would once the process that started it is gone.
+
+    A daemon killed with SIGKILL cannot pass SIGTERM on to its workers; without this they would
+    go on claiming jobs with nobody supervising them, and every restart of the daemon would add
+    another set. The job in hand is finished or released within `grace`, as on SIGTERM."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing (`gapfill worker`): nothing to watch
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the sentinel pipe closes: it died
+        log.warning("daemon process gone: stopping", extra={"worker": worker.identity})
+        worker.request_stop(grace)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def worker_process_main(options: WorkerOptions, events: Any = None) -> None:
     """Entry point of a daemon's worker process (multiprocessing, spawn start method): reads the
     configuration from the environment it inherited, works until SIGTERM."""
@@ -316,6 +337,7 @@ def worker_process_main(options: WorkerOptions, events: Any = None) -> None:
 
     worker = Worker(catalog, settings, options, on_outcome=report)
     install_signal_handlers(worker, settings.shutdown_grace_seconds)
+    stop_when_orphaned(worker, settings.shutdown_grace_seconds)
     try:
         worker.run()
     finally:
