@@ -25,7 +25,9 @@ from test_verify import T0, make_repaired_clip
 from typer.testing import CliRunner
 
 from gapfill.api import commands as api_commands
+from gapfill.api.app import create_app
 from gapfill.api.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import ApiToken, ProvenanceEvent, SyntheticClip, User
 from gapfill.config import Settings
 from gapfill.errors import UserError
@@ -440,6 +442,23 @@ def test_read_endpoints_and_openapi(site: Site) -> None:
     assert "ClipDetail" in schema["components"]["schemas"]
     assert "/api/clips/{clip_id}/approve" in schema["paths"]
     assert http.get("/docs").status_code == 404  # Swagger UI would load a CDN
+
+
+def test_healthz_needs_no_token_and_reports_an_unusable_catalog(
+    site: Site, tmp_path: Path
+) -> None:
+    ok = client(site).get("/healthz")
+    assert ok.status_code == 200 and ok.json()["status"] == "ok"
+    assert "/healthz" not in client(site).get("/api/openapi.json").json()["paths"]
+
+    empty = Catalog(f"sqlite:///{tmp_path / 'never-initialised.sqlite3'}")
+    try:
+        probe = TestClient(create_app(site.settings, catalog=empty), base_url="https://testserver")
+        down = probe.get("/healthz")
+    finally:
+        empty.dispose()
+    assert down.status_code == 503
+    assert "not initialised" in down.json()["reason"]
 
 
 def test_admin_user_endpoints(site: Site) -> None:

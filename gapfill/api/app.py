@@ -183,6 +183,16 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    # For load balancers and Kubernetes probes: no token, no body worth guarding, and left out of
+    # the OpenAPI document because it is not part of the API a client programs against.
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            catalog.require_schema()  # reachable, and migrated to the schema this code needs
+        except UserError as exc:
+            return JSONResponse({"status": "unhealthy", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
