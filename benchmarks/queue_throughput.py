@@ -94,16 +94,16 @@ def prepare(server: PostgresServer, name: str, jobs: int) -> str:
     return url
 
 
-def run_workers(url: str, workers: int, scratch: Path, timeout: float) -> tuple[float, int]:
-    """Drain the queue at `url` with `workers` processes; returns (seconds, jobs completed)."""
-    go = scratch / f"go-{workers}"
+def run_worker_processes(
+    script: str, argvs: list[list[str]], go: Path, timeout: float
+) -> tuple[float, list[str]]:
+    """Start one `python -c script ARGV...` per argv, wait until every one has printed "ready"
+    (connected, imports done), then create the `go` file they wait for, so they start together.
+    Returns (unix time of "go", each worker's whole stdout). A worker that fails or outlives
+    `timeout` fails the run. Shared with site_simulation.py."""
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, url, f"bench{i}:{os.getpid()}", str(go)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(workers)
+        subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE, text=True)
+        for argv in argvs
     ]
     try:
         for process in processes:
@@ -112,20 +112,40 @@ def run_workers(url: str, workers: int, scratch: Path, timeout: float) -> tuple[
                 raise RuntimeError("a worker failed to start")
         began = time.time()
         go.touch()
-        finished = []
+        outputs = []
         for process in processes:
             out, _ = process.communicate(timeout=timeout)
             if process.returncode != 0:
                 raise RuntimeError(f"a worker exited with {process.returncode}")
-            _, done, last = out.split()[-3:]
-            finished.append((int(done), float(last)))
+            outputs.append(out)
     finally:
         # Only our own workers, by pid, and only if something above went wrong.
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
+    return began, outputs
+
+
+def run_workers(url: str, workers: int, scratch: Path, timeout: float) -> tuple[float, int]:
+    """Drain the queue at `url` with `workers` processes; returns (seconds, jobs completed)."""
+    go = scratch / f"go-{workers}"
+    argvs = [[url, f"bench{i}:{os.getpid()}", str(go)] for i in range(workers)]
+    began, outputs = run_worker_processes(WORKER_SCRIPT, argvs, go, timeout)
+    finished = []
+    for out in outputs:
+        _, done, last = out.split()[-3:]
+        finished.append((int(done), float(last)))
     return max(last for _, last in finished) - began, sum(done for done, _ in finished)
+
+
+def start_server() -> PostgresServer:
+    """A throwaway PostgreSQL server, started as the test suite starts it; the caller stops it.
+    Exits with what to install when the server programs are missing."""
+    bindir = find_bindir()
+    if bindir is None:
+        sys.exit("PostgreSQL server programs not found (Debian package postgresql-15)")
+    return PostgresServer(bindir).start()
 
 
 def main() -> None:
@@ -140,10 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
-    bindir = find_bindir()
-    if bindir is None:
-        sys.exit("PostgreSQL server programs not found (Debian package postgresql-15)")
-    server = PostgresServer(bindir).start()
+    server = start_server()
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="queue-bench-") as scratch:
