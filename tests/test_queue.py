@@ -99,3 +99,34 @@ def test_release_returns_the_job_without_spending_an_attempt(catalog: Catalog) -
     with catalog.session() as session:
         job = session.get(RepairJob, claim.job_id)
         assert (job.state, job.attempts, job.claimed_by) == ("queued", 0, None)
+
+
+def test_claims_walk_an_index_not_the_whole_table(tmp_path) -> None:
+    """A night's queue holds tens of thousands of jobs, beside every job ever done: each claim
+    must start from the (state, not_before) index, never scan and sort the table (SQLite's plan;
+    benchmarks/site_simulation.py measures it on PostgreSQL)."""
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'plan.sqlite3'}"
+    upgrade(url)
+    catalog = Catalog(url)
+    with catalog.session() as session:
+        queue.enqueue(session, make_defects(catalog, 3))
+    statements: list[tuple[str, object]] = []
+
+    def remember(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM repair_jobs" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(catalog.engine, "before_cursor_execute", remember)
+    with catalog.session() as session:
+        queue.claim_next(session, "w:1")
+    event.remove(catalog.engine, "before_cursor_execute", remember)
+    assert len(statements) == 2  # nothing to reclaim, then the oldest queued job
+    with catalog.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = " | ".join(row[-1] for row in plan)
+            assert "ix_repair_jobs_state_not_before" in details, details
+            assert "SCAN repair_jobs" not in details, details
+    catalog.dispose()
