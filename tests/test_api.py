@@ -425,6 +425,18 @@ def test_read_endpoints_and_openapi(site: Site) -> None:
     assert clips["total"] == 1
     assert clips["items"][0]["video_url"] == f"/api/clips/{site.clip.clip_id}/video"
     assert "path" not in clips["items"][0]  # clients address files by clip id only
+    # What the repair cost: null for a clip made before repairs recorded it, else the row's.
+    detail_url = f"/api/clips/{site.clip.clip_id}"
+    detail = http.get(detail_url, headers=viewer).json()
+    assert (detail["fill_seconds"], detail["repair_seconds"]) == (None, None)
+    with site.catalog.session() as session:
+        session.execute(
+            update(SyntheticClip)
+            .where(SyntheticClip.id == site.clip.clip_id)
+            .values(fill_seconds=0.25, repair_seconds=1.5)
+        )
+    detail = http.get(detail_url, headers=viewer).json()
+    assert (detail["fill_seconds"], detail["repair_seconds"]) == (0.25, 1.5)
 
     first = http.get("/api/provenance/events", headers=viewer, params={"limit": 3}).json()
     assert [e["seq"] for e in first["items"]] == [1, 2, 3] and first["next_after"] == 3

@@ -92,6 +92,19 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
         events = session.scalars(
             select(ProvenanceEvent.action).order_by(ProvenanceEvent.seq)
         ).all()
+        repair_payload = json.loads(
+            session.scalars(
+                select(ProvenanceEvent.payload).where(ProvenanceEvent.action == "repair")
+            ).one()
+        )
+    # The repair measured itself: the model's fill is part of the whole repair.
+    assert clip.fill_seconds is not None and clip.repair_seconds is not None
+    assert 0 < clip.fill_seconds <= clip.repair_seconds
+    assert repair_payload["compute"] == {
+        "fill_seconds": clip.fill_seconds,
+        "repair_seconds": clip.repair_seconds,
+    }
+    assert clip.parameters["backend"] and "provider" in clip.parameters  # what it ran on
     # The span's times are exactly the defect's; its frames are where the clip put them.
     assert span.start_time == defect.start_time and span.end_time == defect.end_time
     assert span.frame_end - span.frame_start == BLACK[1] - BLACK[0]

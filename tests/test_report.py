@@ -22,16 +22,14 @@ from typer.testing import CliRunner
 from gapfill.api.review import review_clip
 from gapfill.api.tokens import create_user, principal_for_token
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import RepairJob, SyntheticClip
+from gapfill.catalog.models import SyntheticClip
 from gapfill.cli import app, main
 from gapfill.model.config import default_checkpoint_dir
 from gapfill.report import render
 from gapfill.report.build import MARKER, gather
-from gapfill.report.figures import defects_by_kind, footage
+from gapfill.report.figures import compute, defects_by_kind, footage
 from gapfill.report.quality import QUALITY_FILE, read_quality, rows_from_summary, write_quality
-from gapfill.report.queries import DefectRow, SpanRow, Window
-
-JOB_SECONDS = 4.0  # wall time of the repair job attached to the approved clip
+from gapfill.report.queries import ClipRow, DefectRow, SpanRow, Window
 
 
 def run(*args: str) -> str:
@@ -61,9 +59,8 @@ def check_images(folder: Path) -> set[str]:
 
 @pytest.fixture
 def demo_site(tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo's catalog (2 cameras, 2 repaired defects), one clip approved and one rejected
-    hours after it was made, and the approved clip's repair timed by a finished queue job as a
-    worker records it (the demo repairs without the queue, so nothing times its repairs)."""
+    """The demo's catalog (2 cameras, 2 repaired defects, each clip timed by its own repair),
+    one clip approved and one rejected hours after it was made."""
     monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
     folder = tmp_path / "demo"
     run("demo", "--dir", str(folder), "--minutes", "0.5", "--cameras", "2")
@@ -81,16 +78,6 @@ def demo_site(tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyP
             _user, token = create_user(session, "eng-1", "engineer", "system:test")
             session.flush()
             engineer = principal_for_token(session, token)
-            job = RepairJob(
-                defect_id=clips[0].defect_id,
-                state="done",
-                attempts=1,
-                started_at=clips[0].created_at - dt.timedelta(seconds=JOB_SECONDS),
-                finished_at=clips[0].created_at,
-            )
-            session.add(job)
-            session.flush()
-            clips[0].job_id = job.id
         assert engineer is not None
         review_clip(catalog, clips[0].id, "approved", None, engineer)
         review_clip(catalog, clips[1].id, "rejected", "press arm smeared", engineer)
@@ -167,18 +154,31 @@ def test_report_figures_match_the_catalog(demo_site: Path, tmp_path: Path) -> No
         assert p90 == pytest.approx(float(np.percentile(found, 90)), abs=0.5)
     assert figures[("turnaround", "all", "", "", "p90_s")] > 4 * 3600
 
-    timed_camera, synthesized = db.execute(
-        f"SELECT c.name, SUM({seconds.format('sp')}) FROM synthetic_clips s "
-        "JOIN synthetic_spans sp ON sp.clip_id = s.id JOIN cameras c ON c.id = s.camera_id "
-        "WHERE s.job_id IS NOT NULL GROUP BY 1"
-    ).fetchone()
-    ratio = figures[("compute", timed_camera, "", "", "wall_s_per_synthetic_s")]
-    assert ratio == pytest.approx(JOB_SECONDS / synthesized, rel=1e-3)
-    assert figures[("compute", "all", "", "", "timed_clips")] == 1
-    assert figures[("compute", "all", "", "", "untimed_clips")] == len(states) - 1
+    # Every demo clip measured its own repair; the CSV rounds to 4 decimals.
+    costs = db.execute(
+        "SELECT c.name, COUNT(*), SUM(s.repair_seconds), SUM(s.fill_seconds), SUM(sp.seconds) "
+        "FROM synthetic_clips s JOIN cameras c ON c.id = s.camera_id JOIN ("
+        f"  SELECT clip_id, SUM({seconds.format('synthetic_spans')}) AS seconds"
+        "   FROM synthetic_spans GROUP BY clip_id"
+        ") sp ON sp.clip_id = s.id WHERE s.repair_seconds IS NOT NULL GROUP BY 1"
+    ).fetchall()
+    assert sum(n for _c, n, *_ in costs) == sum(n for _c, _s, n in states)
+    totals = ("all", *(sum(column) for column in list(zip(*costs, strict=True))[1:]))
+    for camera, clips, repair, fill, synthesized in [*costs, totals]:
+        assert 0 < fill <= repair
+        measure = {
+            m: v for (f, c, _d, _i, m), v in figures.items() if f == "compute" and c == camera
+        }
+        assert (measure["timed_clips"], measure["untimed_clips"]) == (clips, 0)
+        assert measure["wall_s"] == pytest.approx(repair, abs=1e-4)
+        assert measure["fill_s"] == pytest.approx(fill, abs=1e-4)
+        assert measure["synthetic_s"] == measure["fill_synthetic_s"]
+        assert measure["synthetic_s"] == pytest.approx(synthesized, abs=1e-3)
+        for name, spent in (("wall_s_per_synthetic_s", repair), ("fill_s_per_synthetic_s", fill)):
+            assert measure[name] == pytest.approx(spent / synthesized, rel=1e-3, abs=1e-4)
 
     shown = check_images(out)
-    assert {"footage.png", "defects.png", "reviews.png", "turnaround.png"} <= shown
+    assert {"footage.png", "defects.png", "reviews.png", "turnaround.png", "compute.png"} <= shown
     html = (out / "index.html").read_text()
     assert "no quality figures for model" in html  # the tiny test checkpoint has none
     db.close()
@@ -232,6 +232,40 @@ def test_gather_runs_on_both_databases(catalog: Catalog, tmp_path: Path) -> None
     assert model.rows is None and "no quality figures for model malt-default" in str(model.problem)
     later = gather(catalog, settings, Window(since=T0 + dt.timedelta(hours=1)))
     assert not later.has_data
+
+
+def test_compute_prefers_the_clips_own_timing_and_falls_back_to_its_job() -> None:
+    """A clip's own timings win over its job's; a clip from before they were recorded
+    (migration 0003) falls back to a single-attempt job, and is untimed without one."""
+    made = dt.datetime(2026, 1, 5, 8, tzinfo=dt.UTC)
+
+    def clip(camera: str, seconds: float, fill: float | None, repair: float | None,
+             job: tuple[str, int, float] | None) -> ClipRow:  # fmt: skip
+        state, attempts, job_seconds = job or (None, None, 0.0)
+        return ClipRow(
+            clip_id=0, camera=camera, review_state="pending", created_at=made, decided_at=None,
+            model_id=None, synthetic_seconds=seconds, fill_seconds=fill, repair_seconds=repair,
+            job_state=state, job_attempts=attempts,
+            job_started_at=made - dt.timedelta(seconds=job_seconds) if job else None,
+            job_finished_at=made if job else None,
+        )  # fmt: skip
+
+    clips = [
+        clip("a", 2.0, 1.0, 3.0, ("done", 1, 99.0)),  # its own timing, not its job's
+        clip("a", 4.0, 0.5, 1.0, None),  # `gapfill repair` after 0003
+        clip("b", 1.0, None, None, ("done", 1, 6.0)),  # queue, before 0003: the job's time
+        clip("b", 1.0, None, None, ("done", 2, 6.0)),  # retried: backoff in its time, untimed
+        clip("b", 1.0, None, None, None),  # `gapfill repair` before 0003: untimed
+    ]
+    a, b, everything = compute(clips)
+    assert (a.camera, a.timed_clips, a.untimed_clips) == ("a", 2, 0)
+    assert (a.wall_s, a.synthetic_s, a.wall_per_synthetic_s) == (4.0, 6.0, 4.0 / 6.0)
+    assert (a.fill_s, a.fill_synthetic_s, a.fill_per_synthetic_s) == (1.5, 6.0, 0.25)
+    assert (b.timed_clips, b.untimed_clips, b.wall_per_synthetic_s) == (1, 2, 6.0)
+    assert (b.fill_s, b.fill_per_synthetic_s) == (0.0, None)  # a job times no fill
+    assert (everything.camera, everything.timed_clips, everything.untimed_clips) == ("all", 3, 2)
+    assert everything.wall_per_synthetic_s == pytest.approx(10.0 / 7.0)
+    assert everything.fill_per_synthetic_s == pytest.approx(1.5 / 6.0)
 
 
 def test_footage_is_split_at_midnight_and_cut_to_the_window() -> None:

@@ -39,6 +39,7 @@ from gapfill.provenance.facts import (
     CLIP_SUBJECT,
     REPAIR_ACTION,
     ClipProvenance,
+    ComputeSeconds,
     InputSegment,
     new_provenance_id,
     ranges_at,
@@ -77,10 +78,12 @@ def make_repaired_clip(
     ranges: tuple[tuple[int, int], ...] = ((10, 18),),
     frames: int = 30,
     reviewer: str | None = None,
+    compute: ComputeSeconds | None = None,
 ) -> Repaired:
     """What the repair orchestration does, in the order that keeps a crash harmless: originals
     ingested and recorded, the signed clip and sidecar written, then the clip rows and the
-    repair event committed in one transaction."""
+    repair event committed in one transaction. Without `compute`, the clip is one made before
+    repairs recorded their timings (migration 0003)."""
     root = root / camera_name
     (root / "rec").mkdir(parents=True)
     (root / "out").mkdir()
@@ -177,6 +180,8 @@ def make_repaired_clip(
             review_state="approved" if reviewer else "pending",
             reviewed_by=reviewer_id,
             reviewed_at=start + dt.timedelta(days=1) if reviewer else None,
+            fill_seconds=compute.fill_seconds if compute else None,
+            repair_seconds=compute.repair_seconds if compute else None,
         )
         session.add(clip)
         session.flush()
@@ -198,7 +203,9 @@ def make_repaired_clip(
             "system:test",
             CLIP_SUBJECT,
             prov.provenance_id,
-            repair_event_payload(prov, str(written.path), written.sha256, written.size_bytes),
+            repair_event_payload(
+                prov, str(written.path), written.sha256, written.size_bytes, compute
+            ),
         )
         clip_id = clip.id
     return Repaired(written.path, clip_id, prov.provenance_id, originals, Path(model_file))
@@ -256,6 +263,23 @@ def test_edited_provenance_row(catalog: Catalog, repaired: tuple[Settings, Repai
         "no longer matches its hash" in found
     )
     assert any("parameters or seed differ" in line for line in found)
+
+
+def test_edited_compute_timing(catalog: Catalog, tmp_path: Path) -> None:
+    """A clip's timings are in its repair event too: editing the row's is detected, and a clip
+    from before they were recorded (no timings anywhere, as in `repaired`) verifies."""
+    settings = make_settings(catalog, tmp_path)
+    timed = ComputeSeconds(fill_seconds=0.123456, repair_seconds=1.5)
+    clip = make_repaired_clip(catalog, settings, tmp_path, compute=timed)
+    assert lines(catalog, settings, all_clips=True) == []
+    with catalog.session() as session:
+        session.execute(
+            update(SyntheticClip).where(SyntheticClip.id == clip.clip_id).values(repair_seconds=0.5)
+        )
+    found = lines(catalog, settings, all_clips=True)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"synthetic_clips row {clip.clip_id}: compute timings")
+    assert "(row edited)" in found[0]
 
 
 @pytest.mark.parametrize("seq", [2, 4])

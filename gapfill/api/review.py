@@ -20,9 +20,8 @@ from gapfill.api.tokens import Principal
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import SyntheticClip
 from gapfill.provenance.chain import append_event
-from gapfill.provenance.facts import CLIP_SUBJECT
+from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
-REVIEW_ACTION = "review"
 Decision = Literal["approved", "rejected"]
 
 router = APIRouter(

@@ -144,6 +144,14 @@ class ClipOut(_Row):
     model_name: str | None
     parameters: dict[str, Any]
     seed: int
+    fill_seconds: float | None = Field(
+        description="Wall seconds the model took to generate the synthetic frames (the backend "
+        "and provider are in parameters); null for clips made before gapfill recorded it."
+    )
+    repair_seconds: float | None = Field(
+        description="Wall seconds of the whole repair that made the clip (plan, read, fill, "
+        "compose, encode, sign, record); null for clips made before gapfill recorded it."
+    )
     provenance_id: str
     start_time: dt.datetime
     end_time: dt.datetime

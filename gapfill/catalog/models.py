@@ -86,6 +86,14 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+# synthetic_clips: NULL in both timings (made before migration 0003), or a repair time at least
+# as long as its fill. Spelled out with IS NOT NULL: a comparison with NULL would pass a CHECK.
+REPAIR_SECONDS_CHECK = (
+    "(repair_seconds IS NULL AND fill_seconds IS NULL) OR (repair_seconds IS NOT NULL "
+    "AND fill_seconds IS NOT NULL AND repair_seconds >= fill_seconds)"
+)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -287,6 +295,20 @@ class SyntheticClip(Base):
     reviewed_at: Mapped[dt.datetime | None]
     review_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the repair cost, measured by the repair itself (gapfill.repair.run), so the pilot
+    # report's compute figure covers every clip however it was made (queue, `gapfill repair`,
+    # demo); the backend and provider it ran on are in `parameters`. fill_seconds: wall seconds
+    # the model spent generating the synthetic frames (not reading context, not writing the file).
+    # repair_seconds: wall seconds of the whole repair of the defect (plan, read, fill, compose,
+    # encode, sign, up to the transaction that records the clip). NULL in both: not measured,
+    # the clip was made before migration 0003. The CHECKs are column constraints, not table ones,
+    # so that 0003 adds them to a populated SQLite table by ALTER TABLE instead of rebuilding it.
+    fill_seconds: Mapped[float | None] = mapped_column(
+        Float, CheckConstraint("fill_seconds >= 0", name="fill_seconds")
+    )
+    repair_seconds: Mapped[float | None] = mapped_column(
+        Float, CheckConstraint(REPAIR_SECONDS_CHECK, name="repair_seconds")
+    )
 
     spans: Mapped[list[SyntheticSpan]] = relationship(back_populates="clip")
 

@@ -11,6 +11,11 @@ synthetic, which model and inputs made them, with which parameters). The same fa
 
 so every copy can be checked against the others. Frame ranges are 0-based indices within the clip
 file, end exclusive; times are timezone-aware UTC.
+
+The event also records what the repair cost (`ComputeSeconds`), as the clip row does, so that
+`gapfill verify` notices an edited timing like any other edited row. The other copies leave it
+out: it is known only once the file is written, and says nothing about which frames are synthetic.
+Events written before migration 0003 lack it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ REPAIR_ACTION = "repair"
 # Retention deleted the clip's file on purpose (gapfill/jobs/retention.py); its rows stay.
 EXPIRE_ACTION = "expire"
 CLIP_SUBJECT = "synthetic_clip"
+# An engineer approved or rejected a clip (gapfill/api/review.py); the report reads turnaround here.
+REVIEW_ACTION = "review"
+# `gapfill keys rotate` replaced the signing certificate (subject: the new one's SHA-256).
+ROTATE_KEY_ACTION = "rotate_key"
+SIGNING_CERT_SUBJECT = "signing_certificate"
 
 DIGITAL_SOURCE_TYPE = (
     "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -166,13 +176,33 @@ class ClipProvenance:
         )
 
 
+@dataclass(frozen=True)
+class ComputeSeconds:
+    """What a repair cost, in wall seconds (synthetic_clips.fill_seconds and .repair_seconds):
+    the model generating the frames, and the whole repair of the defect."""
+
+    fill_seconds: float
+    repair_seconds: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"fill_seconds": self.fill_seconds, "repair_seconds": self.repair_seconds}
+
+
 def repair_event_payload(
-    provenance: ClipProvenance, output_path: str, output_sha256: str, output_size: int
+    provenance: ClipProvenance,
+    output_path: str,
+    output_sha256: str,
+    output_size: int,
+    compute: ComputeSeconds | None = None,
 ) -> dict[str, Any]:
     """The payload of the `repair` provenance event for a finished clip. Append it with
     `append_event(session, REPAIR_ACTION, actor, CLIP_SUBJECT, provenance.provenance_id, payload)`
-    in the transaction that inserts the clip's rows."""
-    return {
+    in the transaction that inserts the clip's rows. `compute`: what the repair cost, as stored on
+    the clip row (absent from events written before migration 0003)."""
+    payload = {
         **provenance.to_json(),
         "output": {"path": output_path, "sha256": output_sha256, "size_bytes": output_size},
     }
+    if compute is not None:
+        payload["compute"] = compute.to_json()
+    return payload

@@ -6,7 +6,7 @@ For each synthetic clip checked (one file, or all of them):
   synthetic ranges; the MP4 metadata names the same provenance id;
 - its sidecar exists and agrees with the catalog (id, output sha256, ranges, model, inputs);
 - the `repair` provenance event recording it exists and agrees with the catalog rows
-  (synthetic_clips, synthetic_spans, models, recordings);
+  (synthetic_clips, its compute timings included, synthetic_spans, models, recordings);
 - every input original still hashes to recordings.sha256 and to what the repair recorded;
 - the model file(s) still hash to models.sha256 and to what the repair recorded.
 Then the whole provenance chain is walked (edited rows, deleted rows, broken links), and every
@@ -19,6 +19,7 @@ Every mismatch is one `Problem`: the thing that changed and what about it, e.g.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,16 @@ class _Checker:
             )
         if event.get("parameters") != clip.parameters or event.get("seed") != clip.seed:
             self.report.add(where, "parameters or seed differ from the provenance record")
+        # Clips made before migration 0003 have neither an event `compute` nor row timings.
+        recorded = event.get("compute")
+        recorded = recorded if isinstance(recorded, dict) else {}
+        stored = {"fill_seconds": clip.fill_seconds, "repair_seconds": clip.repair_seconds}
+        if any(not _same_seconds(recorded.get(k), v) for k, v in stored.items()):
+            self.report.add(
+                where,
+                f"compute timings {stored} differ from the provenance record "
+                f"{recorded or 'none'} (row edited)",
+            )
 
     # --- the clip file itself -------------------------------------------------------------
 
@@ -396,6 +407,13 @@ def _ranges(items: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(
         (int(r["frame_start"]), int(r["frame_end"]), r["start_time"], r["end_time"]) for r in items
     )
+
+
+def _same_seconds(recorded: object, stored: float | None) -> bool:
+    """A timing in the event's JSON against the row's float column: equal, or both absent."""
+    if recorded is None or stored is None:
+        return recorded is None and stored is None
+    return isinstance(recorded, int | float) and math.isclose(recorded, stored, rel_tol=1e-9)
 
 
 def _json(payload: str) -> dict[str, Any]:

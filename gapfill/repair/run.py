@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from gapfill.provenance.facts import (
     CLIP_SUBJECT,
     REPAIR_ACTION,
     ClipProvenance,
+    ComputeSeconds,
     InputSegment,
     SyntheticRange,
     new_provenance_id,
@@ -112,6 +114,7 @@ def repair_defect(
     Raises on an internal failure (the job queue retries it); a defect that cannot be repaired
     is not an error: it is recorded as `unrepairable` with the reason and returned.
     """
+    started = time.perf_counter()  # the clip's repair_seconds count from here
     actor = actor or default_actor()
     with catalog.session() as session:
         defect = session.get(Defect, defect_id)
@@ -147,7 +150,7 @@ def repair_defect(
     check_originals(plan.inputs)
     engine = resolve_backend(Path(model_path), settings.backend, settings.device)
     parameters = _parameters(settings, plan, engine)
-    synthetic = _fill(plan, engine, seed)
+    synthetic, fill_seconds = _fill(plan, engine, seed)
     provenance = _provenance(plan, model_name, model_sha, parameters, seed)
     final = _clip_path(settings, plan, provenance.provenance_id)
     pending = pending_path(final)
@@ -163,7 +166,18 @@ def repair_defect(
         raise UserError(f"{final.parent}: cannot write the clip: {exc.strerror or exc}") from None
     try:
         check_originals(plan.inputs)
-        clip_id = _record(catalog, plan, provenance, final, written, model_id, job_id, actor)
+        clip_id = _record(
+            catalog,
+            plan,
+            provenance,
+            final,
+            written,
+            model_id,
+            job_id,
+            actor,
+            fill_seconds=fill_seconds,
+            started=started,
+        )
     except BaseException:
         pending.unlink(missing_ok=True)  # nothing points at it: the defect is still open
         raise
@@ -208,23 +222,33 @@ def check_originals(inputs: dict[int, tuple[str, str]]) -> None:
             )
 
 
-def finish_interrupted(catalog: Catalog) -> list[Path]:
-    """Finish clips whose rows were committed but whose rename or sidecar a crash cut off."""
+def finish_interrupted(catalog: Catalog, recorded_before: dt.datetime | None = None) -> list[Path]:
+    """Finish clips whose rows were committed but whose rename or sidecar a crash cut off.
+
+    `recorded_before`: only clips recorded before then. A worker renames its clip milliseconds
+    after committing it, so while other workers run, a clip recorded a moment ago is most likely
+    being published by its own worker, not interrupted (gapfill/jobs/recovery.py)."""
     finished = []
     with catalog.session() as session:
-        clips = session.execute(
-            select(SyntheticClip.path, SyntheticClip.sha256, SyntheticClip.size_bytes,
-                   SyntheticClip.provenance_id)
-        ).all()  # fmt: skip
+        query = select(SyntheticClip.path, SyntheticClip.sha256, SyntheticClip.size_bytes,
+                       SyntheticClip.provenance_id)  # fmt: skip
+        if recorded_before is not None:
+            query = query.where(SyntheticClip.created_at < recorded_before)
+        clips = session.execute(query).all()
         for path_text, sha256, size_bytes, provenance_id in clips:
             final = Path(path_text)
             pending = pending_path(final)
             if final.exists() and sidecar_path(final).exists():
                 continue
             if not final.exists():
-                if not pending.exists() or sha256_file(pending) != sha256:
-                    continue  # truly missing or altered: `gapfill verify` reports it
-                os.replace(pending, final)
+                try:
+                    if sha256_file(pending) != sha256:
+                        continue  # altered: `gapfill verify` reports it
+                    os.replace(pending, final)
+                except FileNotFoundError:
+                    # Truly missing (`gapfill verify` reports it), or another process finished
+                    # it while this one was hashing: either way nothing is left to do here.
+                    continue
                 fsync_directory(final.parent)
             payload = session.scalar(
                 select(ProvenanceEvent.payload).where(
@@ -254,13 +278,17 @@ def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[s
     }
 
 
-def _fill(plan: RepairPlan, engine: Backend, seed: int) -> np.ndarray:
+def _fill(plan: RepairPlan, engine: Backend, seed: int) -> tuple[np.ndarray, float]:
+    """The synthetic frames, and the wall seconds the model took to make them (the clip's
+    fill_seconds: the context was read by plan_repair, and the file is written later)."""
     before, after = plan.before.array(), plan.after.array()
     if not len(before):
         before = np.zeros((0, *after.shape[1:]), np.uint8)
     if not len(after):
         after = np.zeros((0, *before.shape[1:]), np.uint8)
-    return fill_gap(before, after, plan.n_missing, plan.fps, model=engine, seed=seed)
+    started = time.perf_counter()
+    frames = fill_gap(before, after, plan.n_missing, plan.fps, model=engine, seed=seed)
+    return frames, time.perf_counter() - started
 
 
 def _provenance(
@@ -312,14 +340,26 @@ def _record(
     model_id: int,
     job_id: int | None,
     actor: str,
+    *,
+    fill_seconds: float,
+    started: float,
 ) -> int:
-    """The clip's rows, the defect's new state and the repair event, in one transaction."""
+    """The clip's rows, the defect's new state and the repair event, in one transaction.
+
+    `started` is the time.perf_counter() reading at which the repair began: repair_seconds runs
+    from it to here, just before the rows are written (a value cannot include the commit that
+    stores it; the commit, rename and sidecar take milliseconds)."""
     with catalog.session() as session:
         defect = session.get(Defect, plan.defect_id)
         assert defect is not None
         if defect.state not in REPAIRABLE_STATES:
             # Another worker finished it first (a reclaimed lease): keep theirs, drop ours.
             raise RuntimeError(f"defect {plan.defect_id} became {defect.state} during the repair")
+        # Rounded to microseconds, far below what matters; rounding keeps repair >= fill.
+        compute = ComputeSeconds(
+            fill_seconds=round(fill_seconds, 6),
+            repair_seconds=round(time.perf_counter() - started, 6),
+        )
         clip = SyntheticClip(
             job_id=job_id,
             defect_id=plan.defect_id,
@@ -333,6 +373,8 @@ def _record(
             provenance_id=provenance.provenance_id,
             start_time=provenance.clip_start,
             end_time=provenance.clip_end,
+            fill_seconds=compute.fill_seconds,
+            repair_seconds=compute.repair_seconds,
         )
         session.add(clip)
         session.flush()
@@ -355,7 +397,9 @@ def _record(
             actor,
             CLIP_SUBJECT,
             provenance.provenance_id,
-            repair_event_payload(provenance, str(final), written.sha256, written.size_bytes),
+            repair_event_payload(
+                provenance, str(final), written.sha256, written.size_bytes, compute
+            ),
         )
         session.commit()
         return clip.id

@@ -31,8 +31,9 @@ def report(
     Figures, per camera and UTC day of footage: seconds lost in defects and recovered by
     synthetic spans (unrepairable apart); defects by kind; repairs approved, rejected and
     awaiting review; review turnaround (median, 90th percentile); repair compute time per second
-    synthesized (from the repair queue's timing); and the model's quality figures from the
-    quality.json in its checkpoint folder. Prints the path of the page.
+    synthesized, and the model fill's share of it (as each repair measured itself); and the
+    model's quality figures from the quality.json in its checkpoint folder. Prints the path of
+    the page.
     """
     from gapfill.catalog.db import open_catalog
     from gapfill.report.build import HTML_NAME, gather, write_report

@@ -8,7 +8,8 @@ Columns: figure, camera, day, item, measure, value.
 - reviews:    camera, "",   item = approved | rejected | pending, measure count
 - turnaround: camera or "all", "", "",      measure reviewed | median_s | p90_s
 - compute:    camera or "all", "", "",      measure timed_clips | untimed_clips | wall_s |
-              synthetic_s | wall_s_per_synthetic_s (absent when nothing was timed)
+              synthetic_s | wall_s_per_synthetic_s (absent when nothing was timed) | fill_s |
+              fill_synthetic_s | fill_s_per_synthetic_s (absent when no clip measured its fill)
 - quality:    "", "", item = "model/source/span_frames/filler", measure psnr | ssim | sharpness |
               seam_jump
 """
@@ -46,6 +47,10 @@ def csv_lines(figures: Figures) -> Iterator[Line]:
         yield "compute", c.camera, "", "", "synthetic_s", c.synthetic_s
         if c.wall_per_synthetic_s is not None:
             yield "compute", c.camera, "", "", "wall_s_per_synthetic_s", c.wall_per_synthetic_s
+        yield "compute", c.camera, "", "", "fill_s", c.fill_s
+        yield "compute", c.camera, "", "", "fill_synthetic_s", c.fill_synthetic_s
+        if c.fill_per_synthetic_s is not None:
+            yield "compute", c.camera, "", "", "fill_s_per_synthetic_s", c.fill_per_synthetic_s
     for model in figures.quality:
         for q in model.rows or ():
             item = f"{model.name}/{q.source}/{q.span_frames}/{q.filler}"

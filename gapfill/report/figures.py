@@ -11,10 +11,12 @@ Definitions (the report's HTML and CSV say the same):
 - reviews: clips by review state (approved, rejected, pending = awaiting review).
 - turnaround: clip creation to its first approve/reject, median and 90th percentile (linear
   interpolation) per camera and over all cameras.
-- compute: repair job wall time (first claim to completion) over the seconds of footage its clip
-  synthesized, for clips made by single-attempt jobs of the repair queue. A retried job's time
-  includes its backoff waits, and `gapfill repair` (and the demo) record no timing: those clips
-  are counted as untimed.
+- compute: repair wall time over the seconds of footage the clips synthesized, and beside it the
+  model's fill time over the same. Each repair measures itself and records both on its clip
+  (synthetic_clips.repair_seconds, .fill_seconds), however it ran: queue, `gapfill repair`, demo.
+  Clips made before that (migration 0003) fall back to their repair job's wall time (first claim
+  to completion) when a single-attempt job of the queue made them; they have no fill time. The
+  rest are counted as untimed: no job, or a retried one, whose time includes its backoff waits.
 """
 
 from __future__ import annotations
@@ -60,14 +62,24 @@ class TurnaroundRow:
 @dataclass(frozen=True)
 class ComputeRow:
     camera: str
+    # Clips with a repair wall time (their own, or their job's), and those without.
     timed_clips: int
     untimed_clips: int
+    # The timed clips' repair wall time, and the footage they synthesized.
     wall_s: float
     synthetic_s: float
+    # The model's fill time of the clips that measured it, and the footage those synthesized:
+    # a separate denominator, since clips timed by their job have no fill time.
+    fill_s: float = 0.0
+    fill_synthetic_s: float = 0.0
 
     @property
     def wall_per_synthetic_s(self) -> float | None:
         return self.wall_s / self.synthetic_s if self.timed_clips and self.synthetic_s else None
+
+    @property
+    def fill_per_synthetic_s(self) -> float | None:
+        return self.fill_s / self.fill_synthetic_s if self.fill_synthetic_s else None
 
 
 @dataclass(frozen=True)
@@ -182,7 +194,10 @@ def compute(clips: list[ClipRow]) -> list[ComputeRow]:
 
 
 def timed_wall_seconds(clip: ClipRow) -> float | None:
-    """The repair wall time of `clip`, when a single-attempt queue job recorded it."""
+    """The repair wall time of `clip`: as the repair measured it, or for a clip made before
+    that was recorded (migration 0003), as its single-attempt queue job did; else None."""
+    if clip.repair_seconds is not None:
+        return clip.repair_seconds
     if (
         clip.job_state != "done"
         or clip.job_attempts != 1
@@ -196,10 +211,13 @@ def timed_wall_seconds(clip: ClipRow) -> float | None:
 def _compute_row(camera: str, clips: list[ClipRow]) -> ComputeRow:
     timed = [(timed_wall_seconds(c), c.synthetic_seconds) for c in clips]
     measured = [(wall, synth) for wall, synth in timed if wall is not None]
+    filled = [(c.fill_seconds, c.synthetic_seconds) for c in clips if c.fill_seconds is not None]
     return ComputeRow(
         camera,
         timed_clips=len(measured),
         untimed_clips=len(timed) - len(measured),
         wall_s=sum(wall for wall, _ in measured),
         synthetic_s=sum(synth for _, synth in measured),
+        fill_s=sum(fill for fill, _ in filled),
+        fill_synthetic_s=sum(synth for _, synth in filled),
     )

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from gapfill.api.review import REVIEW_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -32,7 +31,7 @@ from gapfill.catalog.models import (
     SyntheticSpan,
 )
 from gapfill.errors import UserError
-from gapfill.provenance.facts import CLIP_SUBJECT
+from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,13 @@ class ClipRow:
     decided_at: dt.datetime | None
     model_id: int | None
     synthetic_seconds: float
-    # The repair job that made the clip (None: repaired by `gapfill repair` or the demo, which
-    # record no timing). started_at is the first claim, finished_at the completion.
+    # What the repair cost as it measured itself (synthetic_clips.fill_seconds, .repair_seconds);
+    # None for clips made before migration 0003.
+    fill_seconds: float | None
+    repair_seconds: float | None
+    # The repair job that made the clip (None: repaired by `gapfill repair` or the demo).
+    # started_at is the first claim, finished_at the completion: the report's fallback timing
+    # for clips made before 0003.
     job_state: str | None
     job_attempts: int | None
     job_started_at: dt.datetime | None
@@ -154,7 +158,7 @@ def span_rows(session: Session, window: Window) -> list[SpanRow]:
 
 def clip_rows(session: Session, window: Window) -> list[ClipRow]:
     """Every clip whose footage (context included) overlaps the window, with its synthetic
-    seconds, first review decision and repair job timing."""
+    seconds, first review decision, repair timings and repair job timing."""
     query = (
         select(SyntheticClip, Camera.name, RepairJob)
         .join(Camera, SyntheticClip.camera_id == Camera.id)
@@ -190,6 +194,8 @@ def clip_rows(session: Session, window: Window) -> list[ClipRow]:
                 decided_at=decided_at,
                 model_id=clip.model_id,
                 synthetic_seconds=synthetic.get(clip.id, 0.0),
+                fill_seconds=clip.fill_seconds,
+                repair_seconds=clip.repair_seconds,
                 job_state=job.state if job else None,
                 job_attempts=job.attempts if job else None,
                 job_started_at=job.started_at if job else None,

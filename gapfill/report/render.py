@@ -85,14 +85,18 @@ Unrepairable: too little real footage around the hole, or longer than the config
 <img src="{{ images.compute }}" alt="repair seconds per second synthesized">
 {% endif %}
 <table><tr><th>camera</th><th>timed repairs</th><th>untimed repairs</th><th>repair wall time</th>
-<th>footage they synthesized</th><th>seconds per second</th></tr>
+<th>footage they synthesized</th><th>seconds per second</th><th>of which model fill</th>
+<th>fill seconds per second</th></tr>
 {% for c in compute %}<tr><td>{{ c.camera }}</td><td>{{ c.timed_clips }}</td>
 <td>{{ c.untimed_clips }}</td><td>{{ dur(c.wall_s) }}</td><td>{{ dur(c.synthetic_s) }}</td>
-<td>{{ ratio(c.wall_per_synthetic_s) }}</td></tr>
+<td>{{ ratio(c.wall_per_synthetic_s) }}</td><td>{{ dur(c.fill_s) }}</td>
+<td>{{ ratio(c.fill_per_synthetic_s) }}</td></tr>
 {% endfor %}</table>
-<p class="note">Repair wall time is recorded by the repair queue (the nightly job and workers):
-first claim to completion of single-attempt jobs. Repairs run with <code>gapfill repair</code> or
-the demo, and retried jobs (whose time includes backoff waits), are counted as untimed.</p>
+<p class="note">Every repair measures itself: its wall time (plan, read, fill, compose, encode,
+sign, record) and the model's share of it, the fill. Clips made before gapfill recorded this
+fall back to their repair queue job's time, first claim to completion, and have no fill time; the
+rest of them, made by <code>gapfill repair</code> or the demo, or by a retried job (whose time
+includes backoff waits), are counted as untimed.</p>
 {% else %}<p>No repairs in this period.</p>{% endif %}
 
 <h2>Model quality</h2>
