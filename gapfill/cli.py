@@ -233,6 +233,7 @@ app.command("verify")(provenance_commands.verify)
 app.command("audit")(provenance_commands.audit)
 keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_args_is_help=True)
 keys_app.command("init")(provenance_commands.keys_init)
+keys_app.command("rotate")(provenance_commands.keys_rotate)
 app.add_typer(keys_app, name="keys")
 # -- commands added by later capabilities: one line each below this marker --
 app.command("daemon")(jobs_commands.daemon)

@@ -97,7 +97,12 @@ class Settings(BaseSettings):
         30.0, ge=0, description="On SIGTERM a worker finishes its job within this, or releases it."
     )
     metrics_port: int = Field(
-        9108, ge=0, le=65535, description="Daemon /healthz and /metrics on 127.0.0.1; 0: off."
+        9108, ge=0, le=65535, description="Daemon /healthz and /metrics on metrics_host; 0: off."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address /healthz and /metrics listen on. 0.0.0.0 in a container or pod, so "
+        "Prometheus and probes reach them; they need no token and show no footage.",
     )
     max_span_seconds: float = Field(600.0, gt=0, description="Longer defects are unrepairable.")
     context_seconds: float = Field(8.0, gt=0, description="Real footage used on each side.")

@@ -509,7 +509,7 @@ def test_every_deployed_command_exists_in_the_cli(compose: dict[str, Any]) -> No
 def test_the_command_checker_catches_mistakes() -> None:
     check_gapfill_argv(["jobs", "--state", "dead"])
     check_gapfill_argv(["--log-level", "INFO", "export", "tensorrt", "x", "-o", "y"])
-    for wrong in (["migrate"], ["worker", "--metric"], ["keys", "rotate"], ["keys"]):
+    for wrong in (["migrate"], ["worker", "--metric"], ["keys", "revoke"], ["keys"]):
         with pytest.raises(AssertionError):
             check_gapfill_argv(wrong)
 

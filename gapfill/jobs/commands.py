@@ -32,6 +32,14 @@ Lease = Annotated[
 Poll = Annotated[
     float, typer.Option("--poll-seconds", min=0.05, help="Idle worker: look for jobs this often.")
 ]
+MetricsHost = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-host",
+        help="Address of /healthz and /metrics (default: settings.metrics_host, 127.0.0.1); "
+        "0.0.0.0 in a container so Prometheus can scrape it.",
+    ),
+]
 
 LIST_COLUMNS = ["id", "defect_id", "camera", "kind", "state", "tries", "claimed_by", "error"]
 
@@ -220,10 +228,11 @@ def daemon(
     ] = 600.0,
     lease_seconds: Lease = 600.0,
     poll_seconds: Poll = 5.0,
+    metrics_host: MetricsHost = None,
 ) -> None:
     """Run unattended: watch recordings_dirs (ingest, scan, queue), repair in the nightly
     window with worker processes, verify provenance, apply retention; serve /healthz and
-    /metrics on 127.0.0.1:metrics_port. SIGTERM stops it cleanly."""
+    /metrics on metrics_host:metrics_port. SIGTERM stops it cleanly."""
     from gapfill.catalog.db import open_catalog
     from gapfill.jobs.daemon import Daemon, DaemonOptions
 
@@ -238,6 +247,7 @@ def daemon(
         abandon_seconds=abandon_seconds,
         lease_seconds=lease_seconds,
         poll_seconds=poll_seconds,
+        metrics_host=settings.metrics_host if metrics_host is None else metrics_host,
     )
     Daemon(catalog, settings, options).run()
 
@@ -251,11 +261,16 @@ def worker(
     ] = None,
     metrics: Annotated[
         bool,
-        typer.Option("--metrics/--no-metrics", help="Serve /healthz and /metrics on metrics_port."),
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Serve /healthz and /metrics on metrics_host:metrics_port.",
+        ),
     ] = False,
+    metrics_host: MetricsHost = None,
 ) -> None:
     """One repair worker in this process, for scale-out: run it on more hosts against the same
-    PostgreSQL. Claims jobs in the repair window; SIGTERM finishes or releases the current job."""
+    PostgreSQL. Claims jobs in the repair window; SIGTERM finishes or releases the current job.
+    Like `gapfill repair`, it first finishes clips a crash left unpublished (then every 5 min)."""
     from gapfill.catalog.db import open_catalog
     from gapfill.jobs.metrics import DaemonMetrics, serve
     from gapfill.jobs.worker import Worker, WorkerOptions, install_signal_handlers
@@ -282,10 +297,12 @@ def worker(
                 registry,
                 settings.metrics_port,
                 lambda: (not runner.stop.is_set(), {"worker": runner.identity}),
+                settings.metrics_host if metrics_host is None else metrics_host,
             )
         except OSError as exc:
             raise UserError(
-                f"metrics_port {settings.metrics_port}: cannot listen: {exc.strerror}"
+                f"metrics {metrics_host or settings.metrics_host}:{settings.metrics_port}: "
+                f"cannot listen: {exc.strerror}"
             ) from None
     install_signal_handlers(runner, settings.shutdown_grace_seconds)
     try:

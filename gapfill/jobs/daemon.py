@@ -98,7 +98,8 @@ class Daemon:
                 )
             except OSError as exc:
                 raise UserError(
-                    f"metrics_port {self.settings.metrics_port}: cannot listen: {exc.strerror}"
+                    f"metrics {self.options.metrics_host}:{self.settings.metrics_port}: "
+                    f"cannot listen: {exc.strerror}"
                 ) from None
         self.scheduler = self._start_scheduler()
         threading.Thread(target=self._drain_events, name="worker-events", daemon=True).start()
@@ -107,6 +108,7 @@ class Daemon:
             extra={
                 "workers": self.options.workers,
                 "metrics_port": self.settings.metrics_port,
+                "metrics_host": self.options.metrics_host,
                 "repair_now": self.options.repair_now,
             },
         )

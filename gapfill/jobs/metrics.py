@@ -1,4 +1,7 @@
-"""Health and Prometheus metrics of the daemon, served on 127.0.0.1:<metrics_port>.
+"""Health and Prometheus metrics of the daemon, served on <metrics_host>:<metrics_port>.
+
+metrics_host is 127.0.0.1 by default; 0.0.0.0 in a container or pod, where Prometheus and the
+liveness probe come from outside. Neither endpoint needs a token: they show counts, no footage.
 
 Two kinds of figures:
 - read from the catalog at scrape time (queue depth by state, jobs done and failed, seconds of
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,6 +147,10 @@ class DaemonMetrics:
         return generate_latest(self.registry)
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve(
     metrics: DaemonMetrics,
     port: int,
@@ -171,7 +179,9 @@ def serve(
         def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    # An IPv6 address such as "::" (every interface, IPv4 too on Linux) needs an IPv6 socket.
+    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()

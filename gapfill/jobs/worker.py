@@ -13,6 +13,8 @@ Shutdown and crashes:
 - SIGKILL (or a lost host): the lease is no longer renewed; after it expires another worker
   reclaims the job. A repair that had already been recorded is then skipped, so no defect gets
   two clips.
+- A repair killed between recording its clip and renaming it into place: the worker finishes it
+  when it starts and then every few minutes (recovery.py), as `gapfill repair` does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -34,6 +37,7 @@ from sqlalchemy.exc import OperationalError
 from gapfill.catalog.db import Catalog
 from gapfill.config import Settings
 from gapfill.jobs import queue
+from gapfill.jobs.recovery import RECOVERY_INTERVAL, recover_interrupted
 from gapfill.jobs.window import RepairWindow
 
 log = logging.getLogger("gapfill.jobs.worker")
@@ -71,6 +75,8 @@ class Outcome:
 
 # (defect_id, job_id, actor) -> object with .state and .synthetic_seconds (a RepairResult)
 RepairFn = Callable[[int, int, str], Any]
+# Finishes what crashed repairs left (recovery.recover_interrupted); the return value is unused.
+RecoverFn = Callable[[], Any]
 
 
 def default_repair(catalog: Catalog, settings: Settings) -> RepairFn:
@@ -94,12 +100,19 @@ class Worker:
         repair: RepairFn | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         stop: threading.Event | None = None,
+        recover: RecoverFn | None = None,
     ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.options = options or WorkerOptions()
         self.identity = self.options.name or queue.worker_identity()
         self.repair = repair or default_repair(catalog, settings)
+        if recover is None and repair is None:
+            # Real repairs write clips, so this worker also finishes the ones a crash cut off.
+            # A stand-in repair (tests) writes none: recover only when asked.
+            recover = partial(recover_interrupted, catalog, settings)
+        self.recover = recover
+        self._next_recovery = 0.0  # monotonic time; 0: at the first chance
         self.on_outcome = on_outcome
         self.stop = stop or threading.Event()
         self.window = RepairWindow.from_settings(settings, self.options.repair_now)
@@ -112,9 +125,11 @@ class Worker:
     def run(self) -> int:
         """Work until stopped (or max_jobs done). Returns the number of jobs run."""
         log.info("worker started", extra={"worker": self.identity})
+        self.recover_if_due()  # even a worker stopped at once leaves the site tidy
         while not self.stop.is_set():
             if self.options.max_jobs is not None and self.jobs_run >= self.options.max_jobs:
                 break
+            self.recover_if_due()
             claim = self.claim()
             if claim is None:
                 self.stop.wait(self.options.poll_seconds)
@@ -125,6 +140,17 @@ class Worker:
             self.run_job(claim)
         log.info("worker stopped", extra={"worker": self.identity, "jobs": self.jobs_run})
         return self.jobs_run
+
+    def recover_if_due(self) -> None:
+        """Run crash recovery at start and then every RECOVERY_INTERVAL. A failure is logged and
+        retried next time: it must never stop the worker from repairing."""
+        if self.recover is None or time.monotonic() < self._next_recovery:
+            return
+        self._next_recovery = time.monotonic() + RECOVERY_INTERVAL
+        try:
+            self.recover()
+        except Exception:
+            log.exception("crash recovery failed", extra={"worker": self.identity})
 
     def claim(self) -> queue.Claim | None:
         """The next job, if the window is open and one is claimable. A database hiccup is

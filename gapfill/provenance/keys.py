@@ -10,6 +10,10 @@ gapfill uses them as they are. A site without one runs `gapfill keys init`, whic
     signer.pem   signing certificate (ECDSA P-256 / ES256, 2 years) followed by the CA certificate
     signer.key   signing private key (0600)
 
+`gapfill keys rotate` replaces only the signing key and certificate: the new certificate is issued
+by the same site CA (ca.key), so clips signed before and after both read back Trusted with the same
+ca.pem. The replaced signer.pem and signer.key are kept as signer-<UTC time>.pem / .key.
+
 The signing certificate is shaped the way C2PA validators require of an end-entity certificate:
 X.509 v3, not a CA, key usage digitalSignature (critical), extended key usage emailProtection
 and documentSigning (C2PA's accepted EKUs), subject and authority key identifiers. A self-signed
@@ -115,6 +119,121 @@ def init_keys(
     )
     _write_public(keys_dir / CA_CERT_NAME, ca_cert.public_bytes(pem))
     return keys
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `rotate_signing_key` did."""
+
+    keys: SiteKeys
+    old_fingerprint: str | None  # None when there was no signing certificate to replace
+    new_fingerprint: str
+    ca_fingerprint: str
+    not_after: dt.datetime
+    kept: tuple[Path, ...]  # the replaced files, under their dated names
+
+
+def rotate_signing_key(settings: Settings, now: dt.datetime | None = None) -> Rotation:
+    """A new signing key and certificate issued by the existing site CA (module docstring).
+
+    Refuses without ca.key (it cannot issue), with a site PKI configured (its CA is not ours to
+    use), and with a CA that has expired. The old signer files are hard-linked to their dated
+    names before the new ones replace them, so nothing is ever deleted. Order as in init_keys:
+    key first; a crash before the certificate is written leaves a key that does not match it,
+    and running `keys rotate` again repairs that."""
+    keys = site_keys(settings)
+    if keys.configured:
+        raise UserError(
+            f"{keys.signing_cert}: a signing certificate is configured (signing_cert); have the "
+            "site PKI issue the new one, `keys rotate` only renews keys made by `keys init`"
+        )
+    keys_dir = settings.effective_keys_dir
+    ca_key_path, ca_cert_path = keys_dir / CA_KEY_NAME, keys_dir / CA_CERT_NAME
+    if not ca_key_path.exists():
+        raise UserError(
+            f"{ca_key_path}: no site CA key to issue a new signing certificate with; put the "
+            "ca.key kept offline there, or make new keys with `gapfill keys init --force`"
+        )
+    ca_key = _load_ca_key(ca_key_path)
+    ca_cert = _ca_of(ca_key, ca_cert_path)
+    now = now or dt.datetime.now(dt.UTC)
+    if ca_cert.not_valid_after_utc <= now + dt.timedelta(days=1):
+        raise UserError(
+            f"{ca_cert_path}: the site CA expires {ca_cert.not_valid_after_utc:%Y-%m-%d}; make "
+            "new keys with `gapfill keys init --force` (old clips then need the old ca.pem)"
+        )
+    organizations = ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    organization = str(organizations[0].value) if organizations else "gapfill site"
+
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer_cert = _signing_certificate(signer_key, ca_key, ca_cert, organization, now)
+    old_fingerprint = (
+        certificate_fingerprint(keys.signing_cert.read_bytes())
+        if keys.signing_cert.exists()
+        else None
+    )
+    kept = _keep_dated(keys_dir, (SIGNER_KEY_NAME, SIGNER_CERT_NAME), now)
+    pem = serialization.Encoding.PEM
+    _write_private(keys_dir / SIGNER_KEY_NAME, _key_pem(signer_key))
+    _write_public(
+        keys_dir / SIGNER_CERT_NAME, signer_cert.public_bytes(pem) + ca_cert.public_bytes(pem)
+    )
+    return Rotation(
+        keys=keys,
+        old_fingerprint=old_fingerprint,
+        new_fingerprint=signer_cert.fingerprint(hashes.SHA256()).hex(),
+        ca_fingerprint=ca_cert.fingerprint(hashes.SHA256()).hex(),
+        not_after=signer_cert.not_valid_after_utc,
+        kept=kept,
+    )
+
+
+def _load_ca_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the CA key: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:  # not PEM, or protected by a passphrase
+        raise UserError(f"{path}: not a usable CA key: {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise UserError(f"{path}: not an ECDSA key, so not one `keys init` made")
+    return key
+
+
+def _ca_of(ca_key: ec.EllipticCurvePrivateKey, path: Path) -> x509.Certificate:
+    """The certificate of `ca_key` in `path` (which may be a bundle of several CAs)."""
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the CA certificate: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UserError(f"{path}: not a PEM certificate: {exc}") from None
+    wanted = ca_key.public_key().public_numbers()
+    for certificate in certificates:
+        public = certificate.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey) and public.public_numbers() == wanted:
+            return certificate
+    raise UserError(f"{path}: no certificate in it belongs to {path.parent / CA_KEY_NAME}")
+
+
+def _keep_dated(keys_dir: Path, names: tuple[str, ...], now: dt.datetime) -> tuple[Path, ...]:
+    """Hard-link each existing file to `<stem>-<UTC time><suffix>`; the original stays in place
+    until it is replaced, so a crash in between loses nothing."""
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = []
+    for name in names:
+        current = keys_dir / name
+        if not current.exists():
+            continue
+        dated = current.with_name(f"{current.stem}-{stamp}{current.suffix}")
+        if dated.exists():
+            raise UserError(f"{dated}: already exists (rotated a moment ago?); try again")
+        try:
+            os.link(current, dated)
+        except OSError:  # a file system without hard links: a copy, with the same mode
+            _atomic_write(dated, current.read_bytes(), current.stat().st_mode & 0o777)
+        kept.append(dated)
+    return tuple(kept)
 
 
 def certificate_fingerprint(pem: bytes) -> str:
