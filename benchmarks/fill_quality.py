@@ -41,6 +41,7 @@ from gapfill.errors import GapfillError
 from gapfill.model import baselines
 from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
 from gapfill.model.compose import compose_to_source
+from gapfill.model.config import default_checkpoint_dir
 from gapfill.model.metrics import span_metrics
 from gapfill.report.quality import rows_from_summary, write_quality
 
@@ -284,6 +285,42 @@ def tune_plate(args: argparse.Namespace) -> None:
     console.print("mean PSNR over span lengths:", {k: round(v, 2) for k, v in mean_psnr.items()})
 
 
+def tune_sample_start(args: argparse.Namespace) -> None:
+    """Sweep MALT's sample_start (how far from the first guess sampling begins) on training footage.
+
+    The same sources as tune_plate (never the evaluation clips or seeds); each setting runs the
+    same checkpoint with only config.json's sample_start changed, in a temporary copy.
+    """
+    model_dir = args.model or default_checkpoint_dir()
+    sources = []
+    for name, info in TRAIN_CLIPS.items():
+        frames, fps = load_clip(name)
+        sources += [Source(f"{name}[{a}:{b}]", "train", frames[a:b], fps) for a, b in info.shots]
+    sources += synth_sources(list(range(args.seed, args.seed + 3)), 200, 320, 180)
+    fillers: dict[str, Filler] = {"plate": baselines.BASELINES["plate"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for start in (1.0, 0.8, 0.6, 0.4, 0.2):
+            copy = Path(tmp) / f"start-{start:g}"
+            copy.mkdir()
+            for item in model_dir.iterdir():
+                if item.is_file():
+                    (copy / item.name).write_bytes(item.read_bytes())
+            config = json.loads((copy / "config.json").read_text())
+            (copy / "config.json").write_text(json.dumps({**config, "sample_start": start}))
+            filler = malt_filler(args.seed, copy)
+            assert not isinstance(filler, str), filler
+            fillers[f"start={start:g}"] = filler
+        cases = evaluate(sources, fillers, [1, 4, 16, 64], args.context, args.positions)
+    cases = [{**c, "group": "train"} for c in cases]
+    summary = summarise(cases)
+    print_tables(summary, cases, args.context)
+    mean_psnr = {
+        name: np.mean([summary["train"][s][name]["psnr"] for s in summary["train"]])
+        for name in fillers
+    }
+    console.print("mean PSNR over span lengths:", {k: round(v, 2) for k, v in mean_psnr.items()})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fillers", default=",".join([*baselines.BASELINES, "malt"]))
@@ -305,12 +342,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: few, short cuts")
     parser.add_argument("--tune-plate", action="store_true")
+    parser.add_argument("--tune-sample-start", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.spans, args.positions, args.synth_seeds, args.max_side = "1,4,16", 1, 1, 320
     if args.tune_plate:
         tune_plate(args)
+        return
+    if args.tune_sample_start:
+        tune_sample_start(args)
         return
 
     clips = [c for c in args.clips.split(",") if c]
