@@ -44,8 +44,8 @@ def demo(
 ) -> None:
     """Run the whole path on a simulated damaged recording and print where the results are.
 
-    synth -> init -> keys init -> ingest -> scan -> repair -> verify, on a SQLite catalog
-    under DIR/data. A second run replaces the previous demo folder.
+    synth -> init -> keys init -> ingest -> scan -> repair -> verify -> audit -> report, on a
+    SQLite catalog under DIR/data. A second run replaces the previous demo folder.
     """
     from gapfill.detect.scan import scan
     from gapfill.ingest import ingest
@@ -53,6 +53,8 @@ def demo(
     from gapfill.provenance.keys import init_keys
     from gapfill.provenance.verify import verify
     from gapfill.repair.commands import repair_all, select_defects
+    from gapfill.report.build import HTML_NAME, gather, write_report
+    from gapfill.report.queries import Window
     from gapfill.synth.writer import GROUND_TRUTH_NAME, synthesize
 
     folder = folder.expanduser().absolute()
@@ -77,10 +79,12 @@ def demo(
         scanned = scan(catalog, settings, progress=True)
         err.print("5/6 repair", highlight=False)
         results = repair_all(catalog, settings, select_defects(catalog), False, show=True)
-        err.print("6/6 verify and audit", highlight=False)
+        err.print("6/6 verify, audit and the pilot report", highlight=False)
         report = verify(catalog, settings)
         with catalog.session() as session:
             audit = audit_rows(session, None, None, None)
+        figures = gather(catalog, settings, Window())
+        pilot_report = write_report(figures, folder / "report") / HTML_NAME
     finally:
         catalog.dispose()
     sheets = [_contact_sheet(r.clip_path) for r in results if r.clip_path is not None]
@@ -113,6 +117,7 @@ def demo(
         ),
         f"site CA for auditors: {settings.effective_keys_dir / 'ca.pem'}",
         "verify: " + ("all verified" if report.ok else f"{len(report.problems)} problems"),
+        f"pilot report (figures per camera and day): {pilot_report}",
         "next:",
         f"  {env} gapfill audit --camera <camera> --from 2026-01-01 --to 2027-01-01",
         f"  {env} gapfill verify --all",

@@ -26,6 +26,9 @@ def test_demo_repairs_and_says_where_everything_is(
         assert clip.with_name(clip.name + ".provenance.json").is_file()
         assert clip.with_name(clip.stem + ".contact-sheet.png").is_file()
     assert (folder / "recordings" / "ground_truth.json").is_file()
+    page = folder / "report" / "index.html"
+    assert f"pilot report (figures per camera and day): {page}" in result.stdout
+    assert "footage" in page.read_text().lower() and (folder / "report" / "figures.csv").is_file()
 
 
 def test_demo_refuses_a_folder_that_is_not_its_own(
