@@ -23,7 +23,6 @@ import argparse
 import importlib
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gapfill.errors import GapfillError
+from gapfill.media.encode import atomic_write_bytes
 from gapfill.model import baselines
 from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
 from gapfill.model.compose import compose_to_source
@@ -248,26 +248,33 @@ def print_tables(summary: dict, cases: list[dict], context: int) -> None:
 def write_json(path: Path, payload: dict) -> None:
     """Write atomically: temp file in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, json.dumps(payload, indent=1).encode("utf-8"))
 
 
-# --- plate tuning (training data only) --------------------------------------------------------
-def tune_plate(args: argparse.Namespace) -> None:
-    """Sweep the background plate's tau on training footage: bikes.mp4 shots, synth seeds < 1e6."""
+# --- tuning on training data only ------------------------------------------------------------
+def training_sources(seed: int) -> list[Source]:
+    """bikes.mp4's shots and three simulated cameras below the training seeds: never evaluation."""
     sources = []
     for name, info in TRAIN_CLIPS.items():
         frames, fps = load_clip(name)
         sources += [Source(f"{name}[{a}:{b}]", "train", frames[a:b], fps) for a, b in info.shots]
-    sources += synth_sources(list(range(args.seed, args.seed + 3)), 200, 320, 180)
+    return sources + synth_sources(list(range(seed, seed + 3)), 200, 320, 180)
+
+
+def print_tuning(cases: list[dict], fillers: list[str], context: int) -> None:
+    cases = [{**c, "group": "train"} for c in cases]
+    summary = summarise(cases)
+    print_tables(summary, cases, context)
+    mean_psnr = {
+        name: np.mean([summary["train"][s][name]["psnr"] for s in summary["train"]])
+        for name in fillers
+    }
+    console.print("mean PSNR over span lengths:", {k: round(v, 2) for k, v in mean_psnr.items()})
+
+
+def tune_plate(args: argparse.Namespace) -> None:
+    """Sweep the background plate's tau on training footage: bikes.mp4 shots, synth seeds < 1e6."""
+    sources = training_sources(args.seed)
     taus = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0]
     fillers = {
         f"tau={tau:g}": (lambda b, a, n, f, tau=tau: baselines.background_plate(b, a, n, f, tau))
@@ -275,14 +282,7 @@ def tune_plate(args: argparse.Namespace) -> None:
     }
     fillers["crossfade"] = baselines.crossfade
     cases = evaluate(sources, fillers, [1, 4, 16, 64], args.context, args.positions)
-    cases = [{**c, "group": "train"} for c in cases]
-    summary = summarise(cases)
-    print_tables(summary, cases, args.context)
-    mean_psnr = {
-        name: np.mean([summary["train"][s][name]["psnr"] for s in summary["train"]])
-        for name in fillers
-    }
-    console.print("mean PSNR over span lengths:", {k: round(v, 2) for k, v in mean_psnr.items()})
+    print_tuning(cases, list(fillers), args.context)
 
 
 def tune_sample_start(args: argparse.Namespace) -> None:
@@ -292,11 +292,7 @@ def tune_sample_start(args: argparse.Namespace) -> None:
     same checkpoint with only config.json's sample_start changed, in a temporary copy.
     """
     model_dir = args.model or default_checkpoint_dir()
-    sources = []
-    for name, info in TRAIN_CLIPS.items():
-        frames, fps = load_clip(name)
-        sources += [Source(f"{name}[{a}:{b}]", "train", frames[a:b], fps) for a, b in info.shots]
-    sources += synth_sources(list(range(args.seed, args.seed + 3)), 200, 320, 180)
+    sources = training_sources(args.seed)
     fillers: dict[str, Filler] = {"plate": baselines.BASELINES["plate"]}
     with tempfile.TemporaryDirectory() as tmp:
         for start in (1.0, 0.8, 0.6, 0.4, 0.2):
@@ -311,14 +307,7 @@ def tune_sample_start(args: argparse.Namespace) -> None:
             assert not isinstance(filler, str), filler
             fillers[f"start={start:g}"] = filler
         cases = evaluate(sources, fillers, [1, 4, 16, 64], args.context, args.positions)
-    cases = [{**c, "group": "train"} for c in cases]
-    summary = summarise(cases)
-    print_tables(summary, cases, args.context)
-    mean_psnr = {
-        name: np.mean([summary["train"][s][name]["psnr"] for s in summary["train"]])
-        for name in fillers
-    }
-    console.print("mean PSNR over span lengths:", {k: round(v, 2) for k, v in mean_psnr.items()})
+    print_tuning(cases, list(fillers), args.context)
 
 
 def main(argv: list[str] | None = None) -> None:

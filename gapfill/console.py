@@ -4,7 +4,9 @@ problems on stderr, so `gapfill ... --json | jq` always gets clean JSON."""
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -86,3 +88,13 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
 
 def as_rows(items: Iterable[Any], fields: Sequence[str]) -> list[dict[str, Any]]:
     return [{f: getattr(item, f) for f in fields} for item in items]
+
+
+def cli_actor() -> str:
+    """Who a write made from the command line is attributed to (users, provenance events): the
+    operating-system user on this host."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return f"cli:{name}@{socket.gethostname()}"

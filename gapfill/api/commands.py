@@ -9,28 +9,17 @@ stays fast.
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated
 
 import typer
 
-from gapfill.console import emit, err
+from gapfill.console import cli_actor, emit, err
 from gapfill.errors import UserError
 
 users_app = typer.Typer(
     help="People and services allowed to use the API, their roles and tokens.",
     no_args_is_help=True,
 )
-
-
-def _cli_actor() -> str:
-    """Who a CLI write is attributed to: the operating-system user on this host."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "unknown"
-    return f"cli:{name}@{socket.gethostname()}"
 
 
 def serve(
@@ -87,7 +76,7 @@ def users_add(
 
     catalog = open_catalog(load_settings())
     with catalog.session() as session:
-        user, token = create_user(session, name, role, _cli_actor())
+        user, token = create_user(session, name, role, cli_actor())
         role = user.role
     err.print(
         f"created user {name} ({role}); its token follows and will not be shown again",
@@ -106,7 +95,7 @@ def users_token(name: Annotated[str, typer.Argument(help="An existing user.")]) 
 
     catalog = open_catalog(load_settings())
     with catalog.session() as session:
-        token = new_token_for(session, name, _cli_actor())
+        token = new_token_for(session, name, cli_actor())
     err.print(f"new token for {name}; it will not be shown again", highlight=False, markup=False)
     print(token)
 
@@ -140,5 +129,5 @@ def users_revoke(name: Annotated[str, typer.Argument(help="The user to lock out.
 
     catalog = open_catalog(load_settings())
     with catalog.session() as session:
-        count = revoke_user(session, name, _cli_actor())
+        count = revoke_user(session, name, cli_actor())
     err.print(f"revoked {name}: {count} token(s)", highlight=False, markup=False)

@@ -8,15 +8,13 @@ keys_app.command("rotate")(commands.keys_rotate)
 
 from __future__ import annotations
 
-import getpass
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gapfill.console import emit, emit_object, err, out
+from gapfill.console import cli_actor, emit, emit_object, err, out
 from gapfill.errors import UserError
 
 
@@ -92,7 +90,7 @@ def keys_rotate(
                 append_event(
                     session,
                     ROTATE_KEY_ACTION,
-                    _cli_actor(),
+                    cli_actor(),
                     SIGNING_CERT_SUBJECT,
                     rotation.new_fingerprint,
                     {
@@ -111,15 +109,6 @@ def keys_rotate(
             highlight=False,
             markup=False,
         )
-
-
-def _cli_actor() -> str:
-    """Who a CLI write is attributed to, as in `gapfill users`: the OS user on this host."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "unknown"
-    return f"cli:{name}@{socket.gethostname()}"
 
 
 def verify(

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,18 +64,11 @@ def rows_from_summary(summary: dict[str, Any]) -> list[QualityRow]:
 
 def write_quality(path: Path, rows: list[QualityRow]) -> None:
     """Write `rows` to `path` atomically (temp file in the same folder, fsync, rename)."""
+    from gapfill.media.encode import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps([asdict(r) for r in rows], indent=1) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_quality(folder: Path) -> list[QualityRow] | None:
