@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,20 +89,14 @@ def _exclusive(lock_path: Path) -> Iterator[bool]:
 
 
 def _remove_stale_parts(catalog: Catalog, output_dir: Path) -> list[Path]:
-    """Delete the `.<clip>.*.part` files killed writers left in the camera folders (as
-    gapfill.repair.output.remove_stale_parts), keeping the pending files of recorded clips."""
+    """Delete the `.<clip>.*.part` files killed writers left in the camera folders, keeping the
+    pending files of recorded clips."""
+    from gapfill.repair.output import remove_stale_parts
     from gapfill.repair.run import pending_path
 
     with catalog.session() as session:
         keep = {pending_path(Path(p)) for p in session.scalars(select(SyntheticClip.path))}
-    cutoff = time.time() - STALE_PART_SECONDS
     removed = []
     for folder in (output_dir, *(p for p in output_dir.iterdir() if p.is_dir())):
-        for candidate in folder.glob(".*.part"):
-            if candidate in keep:
-                continue
-            with contextlib.suppress(FileNotFoundError):  # another host removed it first
-                if candidate.is_file() and candidate.stat().st_mtime < cutoff:
-                    candidate.unlink()
-                    removed.append(candidate)
+        removed += remove_stale_parts(folder, STALE_PART_SECONDS, keep)
     return removed

@@ -26,7 +26,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -175,16 +175,21 @@ def write_flagged_clip(
 
 
 def remove_stale_parts(
-    directory: str | os.PathLike[str], older_than_s: float = 3600.0
+    directory: str | os.PathLike[str],
+    older_than_s: float = 3600.0,
+    keep: Collection[Path] = (),
 ) -> list[Path]:
     """Delete the hidden `.<clip>.*.part` files a killed writer left in `directory`.
 
     Only files untouched for `older_than_s` go, so a writer still running in the same directory
-    (another worker) keeps its own. Returns what was deleted."""
+    (another worker) keeps its own; files in `keep` never go (a recorded clip's pending file is
+    its only copy). Returns what was deleted."""
     removed = []
     cutoff = time.time() - older_than_s
     for candidate in Path(directory).glob(".*.part"):
-        with contextlib.suppress(FileNotFoundError):
+        if candidate in keep:
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another worker or host removed it first
             if candidate.is_file() and candidate.stat().st_mtime < cutoff:
                 candidate.unlink()
                 removed.append(candidate)
