@@ -1,7 +1,8 @@
-"""The capacity model (docs/capacity.md) and the site simulation behind it
-(benchmarks/site_simulation.py): a tiny night through the real PostgreSQL queue must do every job
-exactly once and report figures that add up; the document's generated tables must equal what the
-files in benchmarks/results/ give today, so the document cannot drift from the measurements."""
+"""The capacity model (docs/capacity.md, written by benchmarks/capacity_doc.py) and the site
+simulation behind it (benchmarks/site_simulation.py): a tiny night through the real PostgreSQL
+queue must do every job exactly once and report figures that add up; the document's generated
+tables must equal what the files in benchmarks/results/ give today, so the document cannot drift
+from the measurements."""
 
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ from gapfill.catalog.models import RepairJob
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT / "benchmarks"))  # appended: its scan.py etc. must shadow nothing
 
+import capacity_doc as doc  # noqa: E402
 import site_simulation as sim  # noqa: E402
 
 _names = itertools.count()
 
 
 def test_the_paper_formulas() -> None:
-    assert sim.footage_per_night(500, 24, 0.005) == pytest.approx(216_000)
+    assert doc.footage_per_night(500, 24, 0.005) == pytest.approx(216_000)
     # One worker at 4.44 footage s/s for 8 h fills 127,872 s; a camera loses 432 s a day.
-    assert sim.cameras_per_worker(4.44, 8, 24, 0.005) == pytest.approx(127_872 / 432)
-    assert sim.workers_needed(500, 4.44, 8, 24, 0.005) == 2
-    assert sim.workers_needed(296, 4.44, 8, 24, 0.005) == 1  # 296 cameras need 127,872 s: fits
+    assert doc.cameras_per_worker(4.44, 8, 24, 0.005) == pytest.approx(127_872 / 432)
+    assert doc.workers_needed(500, 4.44, 8, 24, 0.005) == 2
+    assert doc.workers_needed(296, 4.44, 8, 24, 0.005) == 1  # 296 cameras need 127,872 s: fits
 
 
 def test_defect_mix_and_night_plan() -> None:
@@ -95,18 +97,18 @@ def test_tiny_night_through_the_real_queue(pg_server: PostgresServer) -> None:
 
 def test_capacity_doc_matches_the_benchmark_results() -> None:
     """docs/capacity.md's generated section is exactly what benchmarks/results/ gives; if this
-    fails after a benchmark was rerun: .venv/bin/python benchmarks/site_simulation.py --write-doc"""
-    doc = sim.DOC.read_text(encoding="utf-8")
-    assert sim.doc_section(doc) == sim.capacity_section(sim.RESULTS)
+    fails after a benchmark was rerun: .venv/bin/python benchmarks/capacity_doc.py"""
+    text = doc.DOC.read_text(encoding="utf-8")
+    assert doc.doc_section(text) == doc.capacity_section(doc.RESULTS)
 
 
 def test_capacity_doc_cites_the_lines_it_quotes() -> None:
     """Each figure read from a results file is on the line the document cites for it."""
-    fill = sim.read_fill_speed()
-    assert f"{fill.value:g}" in sim._lines(sim.RESULTS, fill.file)[fill.line - 1]
-    scan = sim.read_scan()
-    line = sim._lines(sim.RESULTS, "scan.txt")[scan.seconds.line - 1]
+    fill = doc.read_fill_speed()
+    assert f"{fill.value:g}" in doc._lines(doc.RESULTS, fill.file)[fill.line - 1]
+    scan = doc.read_scan()
+    line = doc._lines(doc.RESULTS, "scan.txt")[scan.seconds.line - 1]
     assert f"scan {scan.seconds.value:.2f} s" in line
-    rows, _ = sim.read_queue_throughput()
+    rows, _ = doc.read_queue_throughput()
     for _, rate in rows:
-        assert f"{rate.value:.1f}" in sim._lines(sim.RESULTS, rate.file)[rate.line - 1]
+        assert f"{rate.value:.1f}" in doc._lines(doc.RESULTS, rate.file)[rate.line - 1]
