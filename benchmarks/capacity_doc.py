@@ -327,13 +327,20 @@ def capacity_section(results: Path = RESULTS) -> str:
     one = [row for row in sim.rows if row.workers == 1]
     single = next((rate for workers, rate in queue_rows if workers == 1), None)
     if one and single is not None:
+        short_ms = 1000 / single.value
+        # Within half again of the short queue's cost: noise on a shared host, not growth.
+        verdict = (
+            "the claim's cost grows with the queue, so the ceiling falls as the queue deepens"
+            if one[0].queue_ms > 1.5 * short_ms
+            else "a whole night's queue costs a claim about what a short one does, so the "
+            "ceiling holds at this depth"
+        )
         add(
-            f"Correction from the simulation: with {one[0].queued} jobs queued, claim + complete "
+            f"Check from the simulation: with {one[0].queued} jobs queued, claim + complete "
             f"took {one[0].queue_ms:g} ms a job for one worker ("
             f"{Figure(0, 'site_simulation.txt', one[0].line).source}), against 1000 / "
-            f"{single.value:g} = {1000 / single.value:.2f} ms a job with the throughput "
-            f"benchmark's short queue ({single.source}): the claim scans the whole table, so "
-            "the ceiling falls as the queue deepens.\n"
+            f"{single.value:g} = {short_ms:.2f} ms a job with the throughput "
+            f"benchmark's short queue ({single.source}): {verdict}.\n"
         )
 
     add("### Simulation against the paper figures\n")
