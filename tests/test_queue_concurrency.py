@@ -14,14 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
+from live_site import wait_for_line
 from pgserver import PostgresServer
 from sqlalchemy import select, text
 from test_jobs import make_defects
@@ -149,27 +148,9 @@ def start_workers(
         started.append(process)
     for process in started:
         assert process.stdout is not None
-        wait_for_line(process.stdout, "ready", deadline)
+        wait_for_line(process.stdout, "ready", max(0.0, deadline - time.time()))
     go.touch()
     return started
-
-
-def wait_for_line(stream: IO[str], prefix: str, deadline: float) -> str:
-    """The first line of `stream` starting with `prefix`, read in a thread so a silent process
-    cannot block past the deadline."""
-    found: list[str] = []
-
-    def read() -> None:
-        for line in stream:
-            if line.startswith(prefix):
-                found.append(line)
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(max(0.0, deadline - time.time()))
-    assert found, f"no line starting with {prefix!r} before the deadline"
-    return found[0]
 
 
 def wait_all(started: list[subprocess.Popen[str]], deadline: float) -> None:
@@ -229,7 +210,8 @@ def test_a_sigkilled_worker_s_job_is_reclaimed_and_completed_once(
     )
     victim = started[0]
     assert victim.stdout is not None
-    orphan = int(wait_for_line(victim.stdout, "holding", deadline).split()[1])
+    holding = wait_for_line(victim.stdout, "holding", max(0.0, deadline - time.time()))
+    orphan = int(holding.split()[1])
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     wait_all(started[1:], deadline)
