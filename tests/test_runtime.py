@@ -201,3 +201,15 @@ def test_gapfill_fill_takes_the_backend_option(
         main([*args, "--backend", "fastest"])
     assert exit_info.value.code == 1
     assert "--backend: 'fastest' is not one of" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
+def test_backends_pin_the_allocator_threshold(checkpoint: Path) -> None:
+    """A backend fixes glibc's mmap threshold so a long fill's heap does not fragment and grow
+    (gapfill/runtime/allocator.py; benchmarks/long_horizon.py measures the effect)."""
+    from gapfill.runtime import allocator
+
+    allocator.pin_mmap_threshold.cache_clear()
+    select_backend("torch", checkpoint, device="cpu")
+    assert allocator.pin_mmap_threshold.cache_info().currsize == 1
+    assert allocator.pin_mmap_threshold() is True
