@@ -203,13 +203,17 @@ def test_gapfill_fill_takes_the_backend_option(
     assert "--backend: 'fastest' is not one of" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
-def test_backends_pin_the_allocator_threshold(checkpoint: Path) -> None:
-    """A backend fixes glibc's mmap threshold so a long fill's heap does not fragment and grow
-    (gapfill/runtime/allocator.py; benchmarks/long_horizon.py measures the effect)."""
-    from gapfill.runtime import allocator
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_the_segment_loop_hands_free_heap_back(
+    checkpoint: Path, clip: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After every generated segment the loop gives free heap pages back, so a long fill's heap
+    does not fragment and grow (gapfill/model/allocator.py; benchmarks/long_horizon.py measures
+    the effect)."""
+    from gapfill.model import allocator, generate
 
-    allocator.pin_mmap_threshold.cache_clear()
-    select_backend("torch", checkpoint, device="cpu")
-    assert allocator.pin_mmap_threshold.cache_info().currsize == 1
-    assert allocator.pin_mmap_threshold() is True
+    calls = []
+    monkeypatch.setattr(generate, "release_free_heap", lambda: calls.append(1) or True)
+    fill_gap(clip[:32], clip[:0], 40, 10.0, model=checkpoint, backend="torch", seed=0)
+    assert len(calls) == 3  # 40 frames: three 16-frame segments
+    assert allocator.release_free_heap() is True

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gapfill.model.allocator import release_free_heap
 from gapfill.model.config import MaltConfig
 from gapfill.model.guide import known_fraction, median_plate, segment_guess
 from gapfill.model.sampler import alpha_sigma, ddim_sample
@@ -168,6 +169,7 @@ def iter_fill(
         memory = backend.update_memory(
             memory, noised_for_memory(z, config.memory_noise_generate, rng)
         )
+        release_free_heap()  # flat memory however many segments (allocator.py)
         yield frames[: min(seg, n_missing - first)]
 
 

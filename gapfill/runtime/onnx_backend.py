@@ -15,7 +15,6 @@ import numpy as np
 
 from gapfill.errors import UserError
 from gapfill.model.config import MaltConfig
-from gapfill.runtime.allocator import pin_mmap_threshold
 from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,
@@ -71,7 +70,6 @@ class OnnxBackend(GraphBackend):
     ):
         import onnxruntime as ort
 
-        pin_mmap_threshold()  # flat memory over long fills (allocator.py)
         self.export_dir = Path(export_dir)
         self.manifest: dict[str, Any] = read_manifest(self.export_dir, ONNX_FORMAT)
         self.config: MaltConfig = export_config(self.export_dir)

@@ -18,7 +18,6 @@ import numpy as np
 
 from gapfill.errors import UserError
 from gapfill.model.config import MaltConfig
-from gapfill.runtime.allocator import pin_mmap_threshold
 from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,
@@ -60,7 +59,6 @@ class TensorRTBackend(GraphBackend):
     name = "tensorrt"
 
     def __init__(self, engine_dir: Path):
-        pin_mmap_threshold()  # flat memory over long fills (allocator.py)
         trt = import_tensorrt()
         import torch
 

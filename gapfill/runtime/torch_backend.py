@@ -11,14 +11,12 @@ import torch
 
 from gapfill.model.config import MaltConfig
 from gapfill.model.malt import Malt
-from gapfill.runtime.allocator import pin_mmap_threshold
 
 
 class TorchBackend:
     name = "torch"
 
     def __init__(self, model: Malt, threads: int | None = None, device: str = "cpu"):
-        pin_mmap_threshold()  # flat memory over long fills (allocator.py)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.config: MaltConfig = model.config
