@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,15 @@ def site(catalog: Catalog, tmp_path: Path) -> object:
     from api_site import make_site  # imported here: most tests never need the API stack
 
     return make_site(catalog, tmp_path)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; any still running at the end are killed (by their own pid), so a
+    failed assertion never leaves a worker or daemon behind."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

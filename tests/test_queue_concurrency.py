@@ -94,17 +94,6 @@ _databases = iter(range(1_000_000))
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Worker processes this test starts; any still alive at the end are killed by their pid."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-@pytest.fixture
 def queued(pg_server: PostgresServer) -> Iterator[Catalog]:
     """A fresh PostgreSQL catalog with JOBS queued jobs and the stand-in's record table."""
     url = pg_server.create_database(f"concurrency_{os.getpid()}_{next(_databases)}")
