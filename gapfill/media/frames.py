@@ -26,12 +26,20 @@ class TimedFrames:
         return len(self.times)
 
 
-def read_frames(path: Path, start_s: float = 0.0, end_s: float = float("inf")) -> TimedFrames:
+def read_frames(
+    path: Path,
+    start_s: float = 0.0,
+    end_s: float = float("inf"),
+    size: tuple[int, int] | None = None,
+) -> TimedFrames:
     """Decode the frames whose time (from the file's first frame) lies in [start_s, end_s).
 
     Frames that fail to decode are skipped, never raised: a damaged recording still gives its
     good frames as context. A file that cannot be opened at all is a UserError naming it.
+    `size` (height, width) scales each frame as it is decoded (area filter), so a long recording
+    read for training never holds its full-resolution frames at once.
     """
+    scale = {} if size is None else {"height": size[0], "width": size[1], "interpolation": "AREA"}
     times: list[float] = []
     frames: list[np.ndarray] = []
     try:
@@ -73,7 +81,7 @@ def read_frames(path: Path, start_s: float = 0.0, end_s: float = float("inf")) -
                     return _stack(times, frames)
                 if t >= start_s - 1e-6:
                     times.append(t)
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(frame.to_ndarray(format="rgb24", **scale))
     return _stack(times, frames)
 
 

@@ -5,11 +5,18 @@ torch and the model code are imported inside the commands, so that `gapfill --he
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gapfill.errors import UserError
+
+if TYPE_CHECKING:
+    from gapfill.model.data import RealShot
+
+DEFAULT_SYNTH_SEEDS = "100000-1099999"
 
 
 def parse_seed_range(text: str) -> tuple[int, int] | None:
@@ -55,13 +62,11 @@ def train_on_clips(
     lr: float | None = None,
     checkpoint_every: int = 200,
     curriculum: tuple[tuple[int, int], ...] | None = None,
+    init: Path | None = None,
+    extra_shots: list[RealShot] | None = None,
 ) -> Path:
-    """Train one stage on simulated scenes plus `clip_paths`; returns the exported checkpoint.
-
-    The seam for catalog-driven training: `gapfill train --camera C --since T` resolves the
-    camera's good recordings to paths and calls this (fine-tuning passes the default model's
-    training folder as `out` with stage 2 and resume).
-    """
+    """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
+    from the catalog, gapfill.tuning); returns the exported checkpoint."""
     from gapfill.model.config import MaltConfig
     from gapfill.model.data import load_training_clips
     from gapfill.model.train import TrainOptions, run_training
@@ -70,8 +75,10 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
+    if init is not None and stage != 2:
+        raise UserError(f"--init: starting from a checkpoint is for stage 2, not stage {stage}")
     config = MaltConfig.tiny() if tiny else MaltConfig()
-    shots = load_training_clips(clip_paths, config)
+    shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
         out=Path(out),
         stage=stage,
@@ -82,25 +89,37 @@ def train_on_clips(
         checkpoint_every=checkpoint_every,
         memory_noise=memory_noise,
         curriculum=curriculum,
+        init=Path(init) if init is not None else None,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
 
 def train(
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Training folder (checkpoints, log, export)."
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Training folder (checkpoints, log, export); with --finetune the default is "
+        "DATA_DIR/models/CAMERA/TIME.",
     ),
-    stage: int = typer.Option(1, "--stage", help="1: autoencoder; 2: denoiser and memory."),
+    stage: int | None = typer.Option(
+        None, "--stage", help="1: autoencoder; 2: denoiser and memory (default 1; --finetune: 2)."
+    ),
     steps: int = typer.Option(2000, "--steps", help="Train until this many steps."),
     clips: list[str] = typer.Option(
         [], "--clips", help="Real training clip (file or registered name); repeat for more."
     ),
-    synth_seeds: str = typer.Option(
-        "100000-1099999", "--synth-seeds", help="Simulated camera seeds A-B, or none."
+    synth_seeds: str | None = typer.Option(
+        None,
+        "--synth-seeds",
+        help=f"Simulated camera seeds A-B, or none (default {DEFAULT_SYNTH_SEEDS}; "
+        "--finetune: none, the camera's own footage only).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, data order and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue this stage from its checkpoint."),
-    tiny: bool = typer.Option(False, "--tiny", help="The tiny test configuration."),
+    tiny: bool = typer.Option(
+        False, "--tiny", help="The tiny test configuration (--finetune: the parent must be tiny)."
+    ),
     no_memory_noise: bool = typer.Option(
         False, "--no-memory-noise", help="Ablation: no noise augmentation of the memory."
     ),
@@ -111,21 +130,98 @@ def train(
     curriculum: str | None = typer.Option(
         None, "--curriculum", help="Stage 2 unroll by step, e.g. 0:2,4000:4,12000:8."
     ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Stage 2: start from this checkpoint folder's weights (fine-tuning). With "
+        "--finetune: the parent (default: the camera's current model).",
+    ),
+    camera: str | None = typer.Option(
+        None, "--camera", help="Also train on this camera's good footage from the catalog."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="--camera: footage from this time (ISO 8601 or 6h, 2d)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="--camera: footage before this time (ISO 8601 or 6h, 2d)."
+    ),
+    finetune: bool = typer.Option(
+        False,
+        "--finetune",
+        help="With --camera: fine-tune the camera's model (stage 2) on its footage and register "
+        "the child model in the catalog as the camera's model.",
+    ),
 ) -> None:
     """Train MALT: stage 1 the autoencoder, then stage 2 the denoiser with memory (same --out).
 
     Each checkpoint also writes OUT/export (EMA weights + config.json), a checkpoint that
-    `gapfill fill --model OUT/export` and the exporters read.
+    `gapfill fill --model OUT/export` and the exporters read. --camera adds that camera's good
+    catalogued footage (scanned recordings, defects cut out); --finetune --camera trains a child
+    of the camera's current model on it and makes the child the model that repairs the camera.
     """
+    window = _footage_window(camera, since, until, finetune)
+    curriculum_steps = parse_curriculum(curriculum)
+    seeds = (
+        None
+        if synth_seeds is None and finetune
+        else parse_seed_range(synth_seeds or DEFAULT_SYNTH_SEEDS)
+    )
+    if finetune:
+        if stage not in (None, 2):
+            raise UserError(f"--finetune: trains stage 2 only, not --stage {stage}")
+        if resume:
+            raise UserError("--resume: not with --finetune (a failed fine-tuning leaves nothing)")
+    elif out is None:
+        raise UserError("--out: required (only --finetune chooses its own folder)")
+
     import torch
 
+    from gapfill.config import load_settings
+
     torch.set_num_threads(threads)
+    if finetune:
+        from gapfill.console import cli_actor
+        from gapfill.tuning.finetune import FinetuneRequest, finetune_camera
+
+        assert camera is not None  # _footage_window refuses --finetune without --camera
+        request = FinetuneRequest(
+            camera=camera,
+            steps=steps,
+            since=window[0],
+            until=window[1],
+            init=init,
+            out=out,
+            tiny=tiny,
+            seed=seed,
+            batch=batch,
+            lr=lr,
+            checkpoint_every=checkpoint_every,
+            memory_noise=not no_memory_noise,
+            curriculum=curriculum_steps,
+            synth_seeds=seeds,
+            clips=tuple(clips),
+        )
+        result = finetune_camera(load_settings(), request, cli_actor())
+        typer.echo(
+            f"fine-tuned {camera}: model {result.name} (id {result.model_id}, parent "
+            f"{result.parent}) on {result.frames} frames of {result.recordings} recordings: "
+            f"{result.path}"
+        )
+        return
+    extra_shots = None
+    if camera is not None:
+        from gapfill.model.config import MaltConfig
+        from gapfill.tuning.finetune import catalog_shots
+
+        config = MaltConfig.tiny() if tiny else MaltConfig()
+        extra_shots = catalog_shots(load_settings(), camera, config, *window).shots
+    assert out is not None
     export = train_on_clips(
         clips,
         out,
-        stage,
+        stage or 1,
         steps,
-        parse_seed_range(synth_seeds),
+        seeds,
         seed=seed,
         resume=resume,
         tiny=tiny,
@@ -133,9 +229,29 @@ def train(
         batch=batch,
         lr=lr,
         checkpoint_every=checkpoint_every,
-        curriculum=parse_curriculum(curriculum),
+        curriculum=curriculum_steps,
+        init=init,
+        extra_shots=extra_shots,
     )
-    typer.echo(f"trained stage {stage}: {export}")
+    typer.echo(f"trained stage {stage or 1}: {export}")
+
+
+def _footage_window(
+    camera: str | None, since: str | None, until: str | None, finetune: bool
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """--since/--until as UTC times, checked against --camera and --finetune."""
+    from gapfill.times import parse_time
+
+    if camera is None:
+        if finetune:
+            raise UserError("--finetune: needs --camera (the camera whose model to fine-tune)")
+        if since is not None or until is not None:
+            raise UserError("--since/--until: choose a camera's footage, so need --camera")
+    start = parse_time(since, "--since") if since is not None else None
+    end = parse_time(until, "--until") if until is not None else None
+    if start is not None and end is not None and end <= start:
+        raise UserError(f"--until: {until} is not after --since {since}")
+    return start, end
 
 
 def fill(

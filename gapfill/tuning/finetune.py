@@ -1,0 +1,267 @@
+"""`gapfill train --finetune --camera C`: a child of the camera's model, tuned on its own footage.
+
+Order, so that a failure at any point leaves nothing half-made under a final name and nothing
+registered:
+1. everything the user can get wrong is checked before training (camera, parent checkpoint and its
+   size configuration, footage in the window, enough of it for the longest training window);
+2. stage 2 runs from the parent's weights (TrainOptions.init) in a hidden temporary folder beside
+   the final one, removed if training fails;
+3. the folder is renamed to its final name (same directory: atomic), then one transaction
+   registers the parent (if new) and the child with its training summary and a `model`
+   provenance event, and points camera.default_model_id at the child; if that transaction fails
+   the folder is removed again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from gapfill.catalog.db import Catalog, open_catalog
+from gapfill.catalog.models import Camera, Model
+from gapfill.config import Settings
+from gapfill.errors import UserError
+from gapfill.model.checkpoint import checkpoint_sha256
+from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
+from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
+from gapfill.repair.models import configured_checkpoint, register_model
+from gapfill.tuning.footage import Footage, camera_footage
+
+# Fields a trained checkpoint may change (measured or sampling settings); the others fix the
+# shapes of the weights, so a parent must match the configuration the command asks for in them.
+NON_SIZE_FIELDS = frozenset(
+    {"latent_scale", "memory_noise_max", "memory_noise_generate", "sample_steps", "sample_start"}
+)
+STAGE2_LR = 2e-4  # the stage 2 rate of `gapfill train`; warm-up keeps the first steps gentle
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    camera: str
+    steps: int
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    init: Path | None = None  # parent checkpoint; default the camera's current model
+    out: Path | None = None  # default data_dir/models/<camera>/<UTC time>
+    tiny: bool = False  # the parent must have the tiny sizes (else the default sizes)
+    seed: int = 0
+    batch: int = 4
+    lr: float | None = None
+    checkpoint_every: int = 200
+    memory_noise: bool = True
+    curriculum: tuple[tuple[int, int], ...] | None = None
+    synth_seeds: tuple[int, int] | None = None  # fine-tuning: the camera's own footage only
+    clips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    model_id: int
+    name: str
+    path: Path
+    parent: str
+    frames: int
+    recordings: int
+
+
+def catalog_shots(
+    settings: Settings,
+    camera: str,
+    config: MaltConfig,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> Footage:
+    """The camera's good footage from the configured catalog (for `gapfill train --camera`)."""
+    catalog = open_catalog(settings)
+    try:
+        return camera_footage(catalog, camera, config, since, until)
+    finally:
+        catalog.dispose()
+
+
+def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) -> FinetuneResult:
+    """Train and register a child model for `request.camera`; see the module's order."""
+    from gapfill.model.train import TrainOptions, run_training  # torch: only once it is needed
+
+    if request.steps <= 0:
+        raise UserError(f"--steps: must be positive, got {request.steps}")
+    catalog = open_catalog(settings)
+    try:
+        parent = _parent_folder(catalog, settings, request)
+        config = _parent_config(parent, request.tiny)
+        parent_sha = checkpoint_sha256(parent)
+        footage = camera_footage(catalog, request.camera, config, request.since, request.until)
+        _check_window(footage, config, request)
+        shots: list[RealShot] = [*load_training_clips(list(request.clips), config), *footage.shots]
+        final = _final_folder(settings, request)
+        # Hidden, unique and beside the final folder (one rename); mkdir keeps the umask's modes.
+        work = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:12]}"
+        work.mkdir()
+        options = TrainOptions(
+            out=work,
+            stage=2,
+            steps=request.steps,
+            seed=request.seed,
+            batch=request.batch,
+            lr=request.lr if request.lr is not None else STAGE2_LR,
+            checkpoint_every=request.checkpoint_every,
+            memory_noise=request.memory_noise,
+            curriculum=request.curriculum,
+            init=parent,
+        )
+        try:
+            run_training(options, config, request.synth_seeds, shots, resume=False)
+            work.rename(final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        summary = _summary(request, footage, parent, parent_sha, final)
+        try:
+            return _register(catalog, request.camera, parent, final, summary, actor)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+    finally:
+        catalog.dispose()
+
+
+def _parent_folder(catalog: Catalog, settings: Settings, request: FinetuneRequest) -> Path:
+    """--init, else the model that repairs the camera now (its child, else the configured one)."""
+    with catalog.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == request.camera))
+        if camera is None:
+            raise UserError(f"--camera: no camera named {request.camera!r} in the catalog")
+        current = session.get(Model, camera.default_model_id) if camera.default_model_id else None
+    if request.init is not None:
+        folder = Path(request.init)
+    elif current is not None and Path(current.path).is_dir():
+        folder = Path(current.path)
+    else:
+        return configured_checkpoint(settings)  # refuses a missing or broken one in one line
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise UserError(f"{folder}: parent checkpoint not found (needs {WEIGHTS_NAME})")
+    return folder
+
+
+def _parent_config(parent: Path, tiny: bool) -> MaltConfig:
+    """The parent's configuration, refused when its sizes are not the ones the command asks for."""
+    config = read_config(parent)
+    wanted = MaltConfig.tiny() if tiny else MaltConfig()
+    differ = [
+        f"{f.name} {getattr(config, f.name)} (wanted {getattr(wanted, f.name)})"
+        for f in fields(MaltConfig)
+        if f.name not in NON_SIZE_FIELDS and getattr(config, f.name) != getattr(wanted, f.name)
+    ]
+    if differ:
+        asked = "--tiny" if tiny else "the default model (without --tiny)"
+        raise UserError(
+            f"{parent}: parent checkpoint has another size configuration than {asked}: "
+            + ", ".join(differ)
+        )
+    return config
+
+
+def longest_window(config: MaltConfig, steps: int, curriculum: Any) -> tuple[int, int]:
+    """(unroll, frames) of the longest window stage 2 asks for in `steps` steps: n_context
+    segments + a hole of at most n_gap segments + one anchor segment (gap_example)."""
+    from gapfill.model.train import unroll_for_step
+
+    unroll = max(unroll_for_step(step, steps, curriculum) for step in range(steps))
+    return unroll, config.segment_frames * (unroll + 1)
+
+
+def _check_window(footage: Footage, config: MaltConfig, request: FinetuneRequest) -> None:
+    unroll, frames = longest_window(config, request.steps, request.curriculum)
+
+    def needed(shot: RealShot) -> int:
+        # FootageSampler subsamples towards TARGET_FPS; its smallest stride is one below the base.
+        stride = max(1, max(1, round(shot.fps / TARGET_FPS)) - 1)
+        return (frames - 1) * stride + 1
+
+    if not any(len(shot.frames) >= needed(shot) for shot in footage.shots):
+        longest = max(footage.shots, key=lambda s: len(s.frames))
+        raise UserError(
+            f"--camera {request.camera}: too little good footage: the longest unbroken shot has "
+            f"{len(longest.frames)} frames, a training window of {unroll} segments needs "
+            f"{needed(longest)} at {longest.fps:g} fps (give a longer --since/--until window)"
+        )
+
+
+def _final_folder(settings: Settings, request: FinetuneRequest) -> Path:
+    if request.out is not None:
+        out = Path(request.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UserError(f"{out}: --out exists and is not an empty folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out
+    base = settings.data_dir / "models" / request.camera
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder, n = base / stamp, 1
+    while folder.exists():  # two fine-tunings in one second
+        n += 1
+        folder = base / f"{stamp}-{n}"
+    return folder
+
+
+def _summary(
+    request: FinetuneRequest, footage: Footage, parent: Path, parent_sha: str, final: Path
+) -> dict[str, Any]:
+    return {
+        "kind": "finetune",
+        "parent_sha256": parent_sha,
+        "parent_path": str(parent.resolve()),
+        "window": {
+            "since": request.since.isoformat() if request.since else None,
+            "until": request.until.isoformat() if request.until else None,
+        },
+        **footage.summary(),
+        "clips": list(request.clips),
+        "synth_seeds": list(request.synth_seeds) if request.synth_seeds else None,
+        "steps": request.steps,
+        "seed": request.seed,
+        "batch": request.batch,
+        "lr": request.lr if request.lr is not None else STAGE2_LR,
+        "memory_noise": request.memory_noise,
+        "curriculum": [list(p) for p in request.curriculum] if request.curriculum else None,
+        "training_folder": str(final.resolve()),
+    }
+
+
+def _register(
+    catalog: Catalog,
+    camera_name: str,
+    parent: Path,
+    final: Path,
+    summary: dict[str, Any],
+    actor: str,
+) -> FinetuneResult:
+    with catalog.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == camera_name))
+        if camera is None:  # removed while training ran
+            raise UserError(f"--camera: no camera named {camera_name!r} in the catalog")
+        parent_model = register_model(session, parent, actor)
+        child = register_model(
+            session,
+            final / "export",
+            actor,
+            name=f"{camera_name}-{final.name}",
+            parent=parent_model,
+            camera=camera,
+            training_summary=summary,
+        )
+        camera.default_model_id = child.id
+        return FinetuneResult(
+            child.id,
+            child.name,
+            Path(child.path),
+            parent_model.name,
+            summary["frames"],
+            len(summary["recordings"]),
+        )

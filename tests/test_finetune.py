@@ -1,0 +1,231 @@
+"""`gapfill train --finetune --camera C` end to end through the CLI: simulated recordings with a
+black span are ingested and scanned, a tiny checkpoint is fine-tuned for two steps on the camera's
+good footage, and the child model must be registered (parent, camera, training summary, provenance
+event), be the camera's model and make its repairs. Bad input is a one-line error that leaves
+nothing registered and no model folder. The main path runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from gapfill.catalog.db import Catalog, upgrade
+from gapfill.catalog.models import Camera, Defect, Model, ProvenanceEvent, Recording, SyntheticClip
+from gapfill.cli import app, main
+from gapfill.model.checkpoint import checkpoint_sha256
+from gapfill.model.config import MaltConfig
+from gapfill.tuning import finetune as finetune_module
+from gapfill.tuning.footage import GUARD_SECONDS, camera_footage, inside, shot_breaks
+
+CAMERA = "press-01"
+SINCE = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)  # the last 3 of 9 ten-second segments
+FINETUNE = ["train", "--finetune", "--camera", CAMERA, "--steps", "2", "--threads", "1"]
+
+
+def invoke(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout) if "--json" in args else result.output
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """90 s of one simulated camera (06:59:00-07:00:30 UTC, 10 s segments) with one black span
+    in the last segment; written once, only read by the tests."""
+    root = tmp_path_factory.mktemp("finetune") / "rec"
+    invoke(
+        "synth", "--out", str(root), "--cameras", "1", "--minutes", "1.5", "--faults", "black",
+        "--width", "96", "--height", "64", "--workers", "1", "--seed", "7",
+    )  # fmt: skip
+    return root
+
+
+def catalog_site(
+    url: str, recordings: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> Catalog:
+    """A catalog at `url` holding the recordings, scanned, with the tiny checkpoint configured."""
+    upgrade(url)
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", url)
+    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
+    invoke("keys", "init")
+    invoke("ingest", str(recordings), "--json")
+    invoke("scan", "--workers", "1", "--json")
+    return Catalog(url)
+
+
+@pytest.fixture
+def site(
+    catalog_url: str, recordings: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    catalog = catalog_site(catalog_url, recordings, tiny_checkpoint, monkeypatch)
+    yield catalog
+    catalog.dispose()
+
+
+@pytest.fixture
+def sqlite_site(
+    tmp_path: Path, recordings: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    catalog = catalog_site(
+        f"sqlite:///{tmp_path / 'catalog.sqlite3'}", recordings, tiny_checkpoint, monkeypatch
+    )
+    yield catalog
+    catalog.dispose()
+
+
+def model_files() -> list[Path]:
+    """Everything under data_dir/models (the tests run in an isolated working directory)."""
+    return sorted(Path("data", "models").rglob("*"))
+
+
+def test_finetune_registers_the_child_and_repairs_use_it(
+    site: Catalog, tiny_checkpoint: Path
+) -> None:
+    out = invoke(*FINETUNE, "--tiny", "--since", SINCE.isoformat())
+    assert f"fine-tuned {CAMERA}" in out
+
+    with site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is not None
+        child = session.get(Model, camera.default_model_id)
+        assert child is not None
+        parent = session.scalar(
+            select(Model).where(Model.sha256 == checkpoint_sha256(tiny_checkpoint))
+        )
+        assert parent is not None and child.parent_id == parent.id and child.camera_id == camera.id
+        good = session.scalars(
+            select(Recording)
+            .where(Recording.camera_id == camera.id, Recording.start_time >= SINCE)
+            .order_by(Recording.start_time)
+        ).all()
+        [defect] = session.scalars(select(Defect)).all()
+        event = session.scalar(
+            select(ProvenanceEvent).where(
+                ProvenanceEvent.action == "model", ProvenanceEvent.subject_id == child.sha256
+            )
+        )
+    assert defect.start_time >= SINCE  # the window holds the damaged segment
+    assert {r.status for r in good} == {"ok", "damaged"} and len(good) == 3
+    summary = child.training_summary
+    assert [(r["id"], r["sha256"]) for r in summary["recordings"]] == [
+        (r.id, r.sha256) for r in good
+    ]
+    assert summary["parent_sha256"] == parent.sha256
+    assert summary["steps"] == 2 and summary["seed"] == 0 and summary["frames"] > 0
+    assert summary["defects_excluded"] == [defect.id]
+    assert summary["time_range"][0] >= SINCE.isoformat()
+    assert event is not None and json.loads(event.payload)["parent_sha256"] == parent.sha256
+
+    folder = Path(child.path)
+    assert folder.name == "export" and (folder / "model.safetensors").is_file()
+    assert folder.parent.parent == (Path("data") / "models" / CAMERA).resolve()
+    assert [p.name for p in folder.parent.parent.iterdir()] == [folder.parent.name]  # no .partial
+
+    invoke("repair", "--camera", CAMERA, "--json")
+    with site.session() as session:
+        [clip] = session.scalars(select(SyntheticClip)).all()
+    assert clip.model_id == child.id
+
+
+def test_footage_leaves_out_defect_frames(sqlite_site: Catalog) -> None:
+    footage = camera_footage(sqlite_site, CAMERA, MaltConfig.tiny())
+    with sqlite_site.session() as session:
+        [defect] = session.scalars(select(Defect)).all()
+    start, end = defect.start_time.timestamp(), defect.end_time.timestamp()
+    times = np.concatenate(footage.times)
+    assert len(times) == footage.frames and not inside(times, np.array([[start, end]])).any()
+    assert not ((times > start - GUARD_SECONDS) & (times < end + GUARD_SECONDS)).any()
+    # The black frames are really gone, not only their times.
+    luma = np.concatenate([s.frames.reshape(len(s.frames), -1).mean(axis=1) for s in footage.shots])
+    assert luma.min() > 50
+    # Shots join consecutive 10 s files and break at the defect.
+    assert len(footage.shots) == 2
+    assert footage.times[0][-1] < start and footage.times[1][0] >= end
+    assert len(footage.shots[0].frames) > 100
+    assert footage.shots[0].frames.shape[1:] == (37, 55, 3)  # covers the 32x48 working size
+
+
+def test_shot_breaks_at_holes_and_cut_out_spans() -> None:
+    times = np.concatenate([np.arange(0, 1, 0.1), np.arange(2, 3, 0.1), np.arange(3.5, 4, 0.1)])
+    assert shot_breaks(times, np.zeros((0, 2)), 0.15) == [10, 20]
+    # A cut-out span between frames 0.5 and 0.6 splits a run with no hole in time.
+    run = np.arange(0, 1, 0.1)
+    assert shot_breaks(run, np.array([[0.52, 0.58]]), 0.15) == [6]
+    assert inside(run, np.array([[0.3, 0.5]])).nonzero()[0].tolist() == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--camera", "nope", "--tiny"), "no camera named 'nope'"),
+        (("--camera", CAMERA, "--tiny", "--since", "2026-02-01"), "no good recordings"),
+        (("--camera", CAMERA, "--tiny", "--since", "2026-01-05T07:00:20Z"), "too little"),
+        (("--tiny",), "--finetune: needs --camera"),
+        (("--camera", CAMERA), "another size configuration"),  # tiny parent, default sizes
+        (("--camera", CAMERA, "--tiny", "--stage", "1"), "stage 2 only"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_and_leaves_nothing(
+    sqlite_site: Catalog, args: tuple[str, ...], message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--finetune", "--steps", "2", "--threads", "1", *args])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    with sqlite_site.session() as session:
+        assert session.scalar(select(func.count()).select_from(Model)) == 0
+    assert not model_files()
+
+
+@pytest.mark.parametrize("failing", ["training", "registration"])
+def test_a_failure_leaves_no_model_folder_and_nothing_registered(
+    sqlite_site: Catalog, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    import gapfill.model.train
+
+    def broken_training(options: Any, *_args: Any, **_kwargs: Any) -> Any:
+        (options.out / "stage2.pt").write_bytes(b"half")
+        raise RuntimeError("killed mid-training")
+
+    def broken_register(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    if failing == "training":
+        monkeypatch.setattr(gapfill.model.train, "run_training", broken_training)
+    else:
+        monkeypatch.setattr(finetune_module, "_register", broken_register)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*FINETUNE, "--tiny"])
+    assert exit_info.value.code == 2  # internal errors, not the user's
+    with sqlite_site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is None
+        assert session.scalar(select(func.count()).select_from(Model)) == 0
+    assert [p.name for p in (Path("data") / "models" / CAMERA).iterdir()] == []
+
+
+def test_camera_footage_trains_without_finetuning(
+    sqlite_site: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--camera alone adds the footage to an ordinary training run; nothing is registered."""
+    args = ["train", "--out", "run", "--steps", "1", "--tiny", "--threads", "1"]
+    invoke(*args, "--synth-seeds", "none", "--camera", CAMERA, "--since", SINCE.isoformat())
+    assert (Path("run") / "export" / "model.safetensors").is_file()
+    with sqlite_site.session() as session:
+        assert session.scalar(select(func.count()).select_from(Model)) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--since", "2026-01-05"])
+    assert exit_info.value.code == 1 and "need --camera" in capsys.readouterr().err
