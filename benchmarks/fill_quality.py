@@ -78,8 +78,8 @@ def at_working_size(filler: Filler, short_side: int) -> Filler:
         if not len(small_after):
             small_after = np.zeros((0, *small_before.shape[1:]), np.uint8)
         small = filler(small_before, small_after, n, fps)
-        full_hw = (before if len(before) else after).shape[1:3]
-        return compose_to_source(small, before, after, full_hw)
+        small_guess = baselines.FirstGuess(small_before, small_after, n)
+        return compose_to_source(small, small_guess, baselines.FirstGuess(before, after, n))
 
     return run
 

@@ -39,7 +39,13 @@ class MaltConfig:
     memory_tokens: int = 32
     # Diffusion and generation.
     sample_steps: int = 8
-    # Diffusion time sampling starts from: 1 = pure noise; below 1 = the first guess, noised.
+    # What the denoiser diffuses. True: the change to the first guess's latent, z - z_guess, so
+    # pure noise at t = 1 denoises to the model's estimate of what the guess gets wrong, and a
+    # one-step sample is the mean of that estimate. False (checkpoints before this field): the
+    # latent itself.
+    residual: bool = True
+    # Diffusion time sampling starts from: 1 = pure noise; below 1 = the first guess (residual:
+    # "no change"), noised to that time.
     sample_start: float = 1.0
     memory_noise_max: float = 0.5  # training: level of the noise on the memory input ~ U(0, max)
     memory_noise_generate: float = 0.1  # generation: the small fixed level
@@ -109,6 +115,7 @@ class MaltConfig:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise UserError(f"{source}: unknown configuration keys {unknown}")
+        raw.setdefault("residual", False)  # written before the field existed: the latent itself
         if "ae_channels" in raw:
             raw["ae_channels"] = tuple(raw["ae_channels"])
         try:

@@ -30,7 +30,7 @@ from gapfill.model.clips import (
     sha256_file,
 )
 from gapfill.model.config import MaltConfig
-from gapfill.model.guide import known_fraction, median_plate, segment_guess
+from gapfill.model.guide import FirstGuess, known_fraction
 from gapfill.synth.scene import Scene
 
 # Simulated scenes used for training draw their seeds from [TRAIN_SEED_START, +1_000_000);
@@ -66,12 +66,18 @@ def load_training_clips(paths: list[str], config: MaltConfig) -> list[RealShot]:
     return shots
 
 
+# Real frames are shrunk to just cover a working-size crop with this much slack (random crops).
+COVER_SLACK = 1.15
+
+
+def cover_size(height: int, width: int, config: MaltConfig) -> tuple[int, int]:
+    """(H, W) that just covers a working-size crop with ~15% slack, aspect kept."""
+    scale = max(config.height * COVER_SLACK / height, config.width * COVER_SLACK / width)
+    return max(config.height, round(height * scale)), max(config.width, round(width * scale))
+
+
 def _cover(frames: np.ndarray, config: MaltConfig) -> np.ndarray:
-    """Shrink so that the frame just covers a working-size crop with ~15% slack."""
-    h, w = frames.shape[1:3]
-    scale = max(config.height * 1.15 / h, config.width * 1.15 / w)
-    size = (max(config.height, round(h * scale)), max(config.width, round(w * scale)))
-    return resize_frames(frames, size)
+    return resize_frames(frames, cover_size(*frames.shape[1:3], config))
 
 
 class FootageSampler:
@@ -153,10 +159,10 @@ def gap_example(
     before = window[:start]
     after = window[start + span : start + span + seg] if has_anchor else window[:0]
     target = window[start : start + n_gap * seg]
-    plate = median_plate(before, after)
+    first_guess = FirstGuess(before, after, span)
     guesses, knowns, offsets = [], [], []
     for k in range(n_gap):
-        guess, known = segment_guess(plate, before, after, span, k * seg, seg)
+        guess, known = first_guess.frames(k * seg, seg)
         guesses.append(guess)
         knowns.append(known_fraction(known, config.time_down))
         offsets.append((span - k * seg) / seg if has_anchor else -1.0)

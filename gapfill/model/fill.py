@@ -4,8 +4,9 @@
     frames = fill_gap(before, after, n_missing, fps)  # (n_missing, H, W, 3) uint8
 
 The context is shrunk to the model's working size, MALT fills the hole there segment by segment,
-and the result is composed back to the source resolution (gapfill.model.compose), taking the
-real full-resolution pixels wherever the scene is static so that the background stays sharp.
+starting each segment from a first guess (motion-compensated neighbours, background plate), and
+the change it makes to that guess is added to the same guess made at the source resolution
+(gapfill.model.compose), so that whatever the guess gets right stays as sharp as the real footage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import check_gap_inputs
+from gapfill.model.baselines import FirstGuess, check_gap_inputs
 from gapfill.model.clips import resize_frames
 from gapfill.model.compose import compose_to_source
 from gapfill.model.config import default_checkpoint_dir
@@ -115,10 +116,21 @@ def fill_gap(
     small = (config.height, config.width)
     before_small = resize_frames(before[-keep:], small) if len(before) else _empty(small)
     after_small = resize_frames(after[:32], small) if len(after) else _empty(small)
+    seg = config.segment_frames
+    # The guess reads 16 frames after the hole, as in training (gapfill.model.data.gap_example).
+    small_guess = FirstGuess(before_small, after_small[:seg], n_missing)
     filled_small = fill_working(
-        engine, before_small, after_small, n_missing, seed, steps, context_segments
+        engine,
+        before_small,
+        after_small,
+        n_missing,
+        seed,
+        steps,
+        context_segments,
+        first_guess=small_guess,
     )
-    return compose_to_source(filled_small, before, after, (height, width))
+    full_guess = FirstGuess(before[-keep:], after[:seg], n_missing)
+    return compose_to_source(filled_small, small_guess, full_guess)
 
 
 def _empty(hw: tuple[int, int]) -> np.ndarray:

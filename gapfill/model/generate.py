@@ -2,7 +2,8 @@
 
 1. Context before the gap -> memory: encode each 16-frame segment, update the memory with it.
 2. The 16 frames after the gap -> the anchor latent (none: the learned null anchor).
-3. For each segment of the hole: DDIM-sample its latent from noise, reading memory, anchor and the
+3. For each segment of the hole: DDIM-sample the change to its first guess's latent (residual
+   models; older ones sample the latent itself) from noise, reading memory, anchor and the
    first-guess latent; decode it as a change to the first guess; update the memory with the
    generated latent.
 Each segment costs the same time and memory however many came before. numpy only (no torch):
@@ -19,7 +20,7 @@ import numpy as np
 
 from gapfill.model.allocator import release_free_heap
 from gapfill.model.config import MaltConfig
-from gapfill.model.guide import known_fraction, median_plate, segment_guess
+from gapfill.model.guide import FirstGuess, known_fraction
 from gapfill.model.sampler import alpha_sigma, ddim_sample
 
 # Context frames before the gap turned into memory by default (4 segments).
@@ -113,10 +114,13 @@ def iter_fill(
     steps: int | None = None,
     context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
     guidance: float = 1.0,
+    first_guess: FirstGuess | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the hole's frames one segment at a time: (<=16, H, W, 3) uint8 at the working size.
 
     `before` and `after` are uint8 (T, H, W, 3) at the working size; either may be empty, not both.
+    `first_guess`: the guess each segment starts from, if the caller already built it (it must be
+    FirstGuess(before, after[:16], n_missing), as in training).
     """
     config = backend.config
     seg = config.segment_frames
@@ -129,14 +133,15 @@ def iter_fill(
     else:
         anchor = np.zeros((1, *config.latent_shape), dtype=np.float32)
     null_offset = np.full((1,), -1.0, dtype=np.float32)
-    plate = median_plate(before, after[:seg])  # as in training: 16 frames after
+    if first_guess is None:  # as in training: 16 frames after the hole
+        first_guess = FirstGuess(before, after[:seg], n_missing)
     memory_noise = np.full((1,), config.memory_noise_generate, dtype=np.float32)
     _, f, h, w = config.latent_shape
 
     n_segments = -(-n_missing // seg)
     for k in range(n_segments):
         first = k * seg
-        guess, known = segment_guess(plate, before, after, n_missing, first, seg)
+        guess, known = first_guess.frames(first, seg)
         z_guess = backend.encode(to_model_frames(guess))
         mask = np.broadcast_to(
             known_fraction(known, config.time_down)[None, None, :, None, None], (1, 1, f, h, w)
@@ -149,16 +154,19 @@ def iter_fill(
 
         conditions = (memory, anchor, offset, guide, memory_noise)
         free_conditions = (memory, anchor, null_offset, guide, memory_noise)
-        z = ddim_sample(
+        # Residual models sample the change to the guess's latent, from "no change" when
+        # sampling starts below t = 1; the others sample the latent from the guess's.
+        sampled = ddim_sample(
             partial(_denoise, backend, conditions),
             (1, *config.latent_shape),
             steps,
             rng,
             guided_denoise=partial(_denoise, backend, free_conditions) if len(after) else None,
             guidance=guidance,
-            init=z_guess,
+            init=np.zeros_like(z_guess) if config.residual else z_guess,
             start=config.sample_start,
         )
+        z = z_guess + sampled if config.residual else sampled
         # The autoencoder's reconstruction error is not part of the prediction: the frames are the
         # first guess plus what the generated latent changes relative to the guess's own latent.
         # A model that predicts no change returns the guess (the background-plate filler) exactly,
@@ -187,7 +195,10 @@ def fill_working(
     steps: int | None = None,
     context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
     guidance: float = 1.0,
+    first_guess: FirstGuess | None = None,
 ) -> np.ndarray:
     """All of the hole's frames at the working size: (n_missing, H, W, 3) uint8."""
-    parts = iter_fill(backend, before, after, n_missing, seed, steps, context_segments, guidance)
+    parts = iter_fill(
+        backend, before, after, n_missing, seed, steps, context_segments, guidance, first_guess
+    )
     return np.concatenate(list(parts), axis=0)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from gapfill.errors import UserError
 from gapfill.media.encode import atomic_write_bytes
-from gapfill.model.checkpoint import save_model
+from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import MaltConfig
 from gapfill.model.data import (
     FootageSampler,
@@ -61,6 +61,9 @@ class TrainOptions:
     ae_frames: int = 8
     # (first step, unroll) pairs; None: 2 segments for the first quarter, 4 until 60%, then 8.
     curriculum: tuple[tuple[int, int], ...] | None = None
+    # Stage 2 only: start from this exported checkpoint's weights (fine-tuning) instead of a fresh
+    # denoiser on OUT/stage1.pt's autoencoder. Its configuration replaces the one given.
+    init: Path | None = None
 
 
 def unroll_for_step(
@@ -123,6 +126,20 @@ class Trainer:
         self._setup_optimizer()
         log.info("stage 2 starts from %s; latent_scale %.4f", stage1_path, scale)
 
+    def start_from_checkpoint(self, folder: Path) -> None:
+        """Fine-tuning: every weight (and latent_scale) from an exported checkpoint."""
+        parent = load_model(folder)
+        # Fine-tuning always trains the residual parameterisation (config.residual); a parent
+        # that diffused the latent itself learns to diffuse the change to its guess instead.
+        self.config = replace(parent.config, residual=True)
+        if not self.options.memory_noise:  # the ablation switch holds for fine-tuning too
+            self.config = replace(self.config, memory_noise_max=0.0, memory_noise_generate=0.0)
+        parent.config = self.config
+        self.model = parent.train()
+        self.sampler.config = self.config
+        self._setup_optimizer()
+        log.info("stage 2 starts from the checkpoint %s", folder)
+
     @torch.no_grad()
     def _measure_latent_scale(self, windows: int = 16) -> float:
         seg = self.config.segment_frames
@@ -176,7 +193,9 @@ class Trainer:
 
         loss = torch.zeros(())
         for k in range(n_gap):
-            z0 = z_target[:, k]
+            z_real = z_target[:, k]
+            # The denoiser's clean sample: the segment's latent, or its change to the guess's.
+            z0 = z_real - z_guess[:, k] if c.residual else z_real
             t = sample_times(batch, self.generator)
             noise = torch.randn(z0.shape, generator=self.generator)
             mask = (
@@ -190,7 +209,7 @@ class Trainer:
             )
             loss = loss + F.mse_loss(v, v_target(z0, t, noise))
             if k + 1 < n_gap:
-                memory = self.model.update_memory(memory, self._noised(z0, level))
+                memory = self.model.update_memory(memory, self._noised(z_real, level))
                 if (n_context + k + 1) % o.bptt == 0:
                     memory = memory.detach()
         return loss / n_gap, batch * n_gap
@@ -341,6 +360,8 @@ def run_training(
     trainer = Trainer(options, config, sampler_factory)
     if resume and trainer.state_path().is_file():
         trainer.resume()
+    elif options.stage == 2 and options.init is not None:
+        trainer.start_from_checkpoint(options.init)
     elif options.stage == 2:
         trainer.start_stage2_from(options.out / "stage1.pt")
     log.info(

@@ -33,10 +33,18 @@ from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
 from gapfill.repair.models import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
 
-# Fields a trained checkpoint may change (measured or sampling settings); the others fix the
-# shapes of the weights, so a parent must match the configuration the command asks for in them.
+# Fields a trained checkpoint may change (measured or sampling settings, and `residual`, which
+# fine-tuning turns on); the others fix the shapes of the weights, so a parent must match the
+# configuration the command asks for in them.
 NON_SIZE_FIELDS = frozenset(
-    {"latent_scale", "memory_noise_max", "memory_noise_generate", "sample_steps", "sample_start"}
+    {
+        "latent_scale",
+        "memory_noise_max",
+        "memory_noise_generate",
+        "sample_steps",
+        "sample_start",
+        "residual",
+    }
 )
 STAGE2_LR = 2e-4  # the stage 2 rate of `gapfill train`; warm-up keeps the first steps gentle
 

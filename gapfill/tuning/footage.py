@@ -33,7 +33,7 @@ from gapfill.errors import UserError
 from gapfill.media.frames import read_frames
 from gapfill.model.clips import resize_frames
 from gapfill.model.config import MaltConfig
-from gapfill.model.data import RealShot
+from gapfill.model.data import RealShot, cover_size
 
 GUARD_SECONDS = 1.0
 # Frames are held in memory for the whole training run: past this many bytes the oldest
@@ -42,8 +42,6 @@ FOOTAGE_BYTES = 2 << 30
 # Segment start times come from file names rounded to the second: tolerate a little more than one
 # frame interval between the last frame of one file and the first of the next.
 JOIN_SLACK_SECONDS = 0.25
-# Real clips are cropped with ~15% slack around the working size (as gapfill.model.data does).
-COVER_SLACK = 1.15
 
 
 @dataclass(frozen=True)
@@ -95,12 +93,6 @@ class _Row:
     frame_count: int
     height: int | None
     width: int | None
-
-
-def cover_size(height: int, width: int, config: MaltConfig) -> tuple[int, int]:
-    """(H, W) that just covers a working-size crop with ~15% slack, aspect kept."""
-    scale = max(config.height * COVER_SLACK / height, config.width * COVER_SLACK / width)
-    return max(config.height, round(height * scale)), max(config.width, round(width * scale))
 
 
 def camera_footage(
