@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gapfill.cli import app, main
+from gapfill.cli import app
 from gapfill.media.encode import VideoWriter
 
 runner = CliRunner()
@@ -114,28 +114,35 @@ def world_readable_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# Runs in a fresh interpreter started as root: it imports everything the command needs (the
+# interpreter and its standard library may live where only root can read), drops to nobody, then
+# runs the CLI, so directory permissions apply to it.
+AS_NOBODY = """
+import os, sys, _strptime
+from gapfill.cli import main
+try:
+    main(["recordings"])  # as root: warms every lazy import of the commands
+except SystemExit as warm_up:
+    assert not warm_up.code, warm_up.code
+os.setgid(65534)
+os.setuid(65534)
+main(sys.argv[1:])
+"""
+
+
 def run_as_nobody(args: list[str], out_file: Path) -> int:
-    """Run the CLI in a forked child that dropped root, so directory permissions apply to it.
-    (Root reads any directory; the interpreter lives under /root, so a fresh `runuser` process
-    could not even start. The parent has already imported everything the child needs.)"""
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 2
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            with open(out_file, "w") as sink:
-                os.dup2(sink.fileno(), 1)
-                os.dup2(sink.fileno(), 2)
-                sys.stdout = sys.stderr = sink  # pytest's capture replaced them
-                try:
-                    main(args)
-                except SystemExit as exit_:
-                    code = int(exit_.code or 0)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    """The CLI as user nobody, output to `out_file`; its exit code.
+
+    A fresh process, not a fork of this one: pytest's process has threads (PyAV, OpenCV, torch,
+    database pools) by now, and a forked child can hang on a lock one of them held."""
+    with open(out_file, "w") as sink:
+        done = subprocess.run(
+            [sys.executable, "-c", AS_NOBODY, *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    return done.returncode
 
 
 def test_unreadable_directory_is_reported_and_skipped(world_readable_dir: Path) -> None:

@@ -151,8 +151,16 @@ def test_schedule_shows_next_runs(
     before = dt.datetime.now(dt.UTC)
     rows = {r["task"]: r for r in json.loads(cli(capsys, "schedule", "--json"))}
     assert set(rows) == {"watch", "repair-window", "verify", "retention"}
+    window = rows["repair-window"]
+    if window["open_until"] is not None:
+        # Run between 01:00 and 06:00: the window is open now, and "next_run" is when it opened.
+        opened = dt.datetime.fromisoformat(window["next_run"])
+        assert opened <= before < dt.datetime.fromisoformat(window["open_until"])
+        assert window["open_until"] == (opened + dt.timedelta(hours=5)).isoformat()
     for task in rows.values():
         next_run = dt.datetime.fromisoformat(task["next_run"])
+        if task is window and window["open_until"] is not None:
+            continue
         assert before < next_run <= before + dt.timedelta(days=1, minutes=1)
     assert rows["watch"]["when"] == "every 90 s"
     assert rows["repair-window"]["when"] == "cron 0 1 * * *"
