@@ -17,7 +17,10 @@ THREADS=${THREADS:-1}
 STAGE1_STEPS=${STAGE1_STEPS:-2500}
 STAGE2_STEPS=${STAGE2_STEPS:-4000}
 CURRICULUM=${CURRICULUM:-0:2,1000:4,2400:8}
-common=(--out "$OUT" --clips bikes.mp4 --synth-seeds 100000-1099999 --seed 0
-        --threads "$THREADS" --checkpoint-every 250 --resume)
+data=(--clips bikes.mp4 --synth-seeds 100000-1099999 --seed 0 --threads "$THREADS" --resume)
+common=(--out "$OUT" --checkpoint-every 250 "${data[@]}")
 "$GAPFILL" train --stage 1 --steps "$STAGE1_STEPS" "${common[@]}" "$@"
 "$GAPFILL" train --stage 2 --steps "$STAGE2_STEPS" --curriculum "$CURRICULUM" "${common[@]}" "$@"
+# Stage 2 trains the residual denoiser (MaltConfig.residual, the default). The shipped checkpoint
+# has an older lineage: stage 2 on the latent itself to step 2250, then the residual fine-tune
+# `gapfill train --stage 2 --init gapfill/model/default ...` that MODEL_CARD.md gives in full.

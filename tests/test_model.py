@@ -145,6 +145,16 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     assert loaded.config == model.config
 
 
+def test_a_checkpoint_from_before_residual_models_keeps_its_meaning(tmp_path: Path) -> None:
+    """config.json files written before `residual` existed diffuse the latent itself."""
+    assert TINY.residual  # new models diffuse the change to their first guess
+    save_model(Malt(TINY), tmp_path / "before")
+    config = json.loads((tmp_path / "before" / CONFIG_NAME).read_text())
+    del config["residual"]
+    (tmp_path / "before" / CONFIG_NAME).write_text(json.dumps(config))
+    assert load_model(tmp_path / "before").config.residual is False
+
+
 def test_checkpoint_refusals(tmp_path: Path) -> None:
     save_model(Malt(TINY), tmp_path / "ok")
     with pytest.raises(UserError, match="not found"):

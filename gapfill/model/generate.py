@@ -169,7 +169,7 @@ def iter_fill(
         z = z_guess + sampled if config.residual else sampled
         # The autoencoder's reconstruction error is not part of the prediction: the frames are the
         # first guess plus what the generated latent changes relative to the guess's own latent.
-        # A model that predicts no change returns the guess (the background-plate filler) exactly,
+        # A model that predicts no change returns the guess (baselines.FirstGuess) exactly,
         # and the real frames after a short hole stay bit-exact.
         change = backend.decode(z) - backend.decode(z_guess)  # (1, 3, 16, H, W)
         change[:, :, known] = 0.0
