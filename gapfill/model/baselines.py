@@ -42,7 +42,8 @@ Filler = Callable[[np.ndarray, np.ndarray, int, float], np.ndarray]
 PLATE_CONTEXT = 32
 PLATE_TAU = 8.0
 # FirstGuess: where before[-1] and after[0] differ by less than STILL_LOW grey levels (luma,
-# Gaussian-blurred) the pixel is still; above STILL_HIGH it moved; linear in between.
+# Gaussian-blurred) the pixel is still; above STILL_HIGH it moved; linear in between. These and
+# the SUPPORT_ figures are set by hand from the grey-level noise of the footage, not tuned.
 STILL_LOW, STILL_HIGH, STILL_BLUR_SIGMA = 3.0, 10.0, 1.5
 # FirstGuess: the plate is trusted at a pixel where at least SUPPORT_HIGH of the context frames
 # match it to within SUPPORT_TOLERANCE grey levels, not at all below SUPPORT_LOW.
