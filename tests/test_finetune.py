@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from test_repair import invoke  # the CLI through typer's runner, output or parsed --json
 
 from gapfill.catalog.db import Catalog, upgrade
 from gapfill.catalog.models import Camera, Defect, Model, ProvenanceEvent, Recording, SyntheticClip
-from gapfill.cli import app, main
+from gapfill.cli import main
 from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import MaltConfig
 from gapfill.tuning import finetune as finetune_module
@@ -27,14 +27,6 @@ from gapfill.tuning.footage import GUARD_SECONDS, camera_footage, inside, shot_b
 CAMERA = "press-01"
 SINCE = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)  # the last 3 of 9 ten-second segments
 FINETUNE = ["train", "--finetune", "--camera", CAMERA, "--steps", "2", "--threads", "1"]
-
-
-def invoke(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout) if "--json" in args else result.output
 
 
 @pytest.fixture(scope="module")
