@@ -34,7 +34,7 @@ from gapfill.model.metrics import luma
 # and above which it is kept whole; linear in between.
 CHANGE_FLOOR, CHANGE_FULL = 1.0, 3.0
 REPLACE_LOW, REPLACE_HIGH = 16.0, 48.0
-CHUNK = 16  # hole frames composed at a time: memory stays flat for long holes
+CHUNK = 16  # hole frames whose two guesses are held at a time, however long the hole
 
 
 def _ramp_up(values: np.ndarray, low: float, high: float) -> np.ndarray:
