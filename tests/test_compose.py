@@ -32,12 +32,9 @@ def scene(frames: int = 24, seed: int = 3) -> np.ndarray:
 
 
 def guesses(before: np.ndarray, after: np.ndarray, n: int) -> tuple[FirstGuess, FirstGuess]:
-    small_before = resize_frames(before, SMALL) if len(before) else before[:, :0, :0]
-    small_after = resize_frames(after, SMALL) if len(after) else after[:, :0, :0]
-    if not len(small_before):
-        small_before = np.zeros((0, *SMALL, 3), np.uint8)
-    if not len(small_after):
-        small_after = np.zeros((0, *SMALL, 3), np.uint8)
+    empty = np.zeros((0, *SMALL, 3), np.uint8)
+    small_before = resize_frames(before, SMALL) if len(before) else empty
+    small_after = resize_frames(after, SMALL) if len(after) else empty
     return FirstGuess(small_before, small_after, n), FirstGuess(before, after, n)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gapfill.errors import UserError
+from gapfill.model.baselines import FirstGuess
 from gapfill.model.clips import (
     ALL_CLIPS,
     EVAL_CLIPS,
@@ -30,7 +31,7 @@ from gapfill.model.clips import (
     sha256_file,
 )
 from gapfill.model.config import MaltConfig
-from gapfill.model.guide import FirstGuess, known_fraction
+from gapfill.model.guide import known_fraction
 from gapfill.synth.scene import Scene
 
 # Simulated scenes used for training draw their seeds from [TRAIN_SEED_START, +1_000_000);

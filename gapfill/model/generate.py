@@ -19,8 +19,9 @@ from typing import Protocol
 import numpy as np
 
 from gapfill.model.allocator import release_free_heap
+from gapfill.model.baselines import FirstGuess
 from gapfill.model.config import MaltConfig
-from gapfill.model.guide import FirstGuess, known_fraction
+from gapfill.model.guide import known_fraction
 from gapfill.model.sampler import alpha_sigma, ddim_sample
 
 # Context frames before the gap turned into memory by default (4 segments).

@@ -1,4 +1,4 @@
-"""The first guess MALT starts each segment from, and the known-frame flags beside it.
+"""The known-frame flags that go beside the first guess MALT starts each segment from.
 
 MALT builds on the strongest classical fillers instead of ignoring them: every segment it
 generates sees, beside its noisy latent, the latent of the first guess for the same frames
@@ -7,15 +7,13 @@ per-pixel median of the context in the middle). Frames of the segment that are r
 after a short gap) replace the guess and are flagged as known, which is how 1- and 4-frame holes
 become interpolation.
 
-The guess is built once per hole and read one segment at a time, so a 10-minute span needs no
-more memory than a short one. numpy and OpenCV only: the ONNX runtime uses this without torch.
+The guess itself lives with the classical fillers (baselines.FirstGuess, built once per hole and
+read one segment at a time). numpy only: the ONNX runtime uses this without torch.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from gapfill.model.baselines import FirstGuess
 
 
 def known_fraction(known: np.ndarray, time_down: int) -> np.ndarray:
@@ -23,4 +21,4 @@ def known_fraction(known: np.ndarray, time_down: int) -> np.ndarray:
     return known.reshape(-1, time_down).mean(axis=1).astype(np.float32)
 
 
-__all__ = ["FirstGuess", "known_fraction"]
+__all__ = ["known_fraction"]

@@ -79,6 +79,13 @@ def unroll_for_step(
     return unroll
 
 
+def without_memory_noise(config: MaltConfig, memory_noise: bool) -> MaltConfig:
+    """`config` as trained: the ablation (memory_noise False) zeroes both memory-noise levels."""
+    if memory_noise:
+        return config
+    return replace(config, memory_noise_max=0.0, memory_noise_generate=0.0)
+
+
 def batch_for_unroll(batch: int, unroll: int) -> int:
     # Keep segments per step roughly constant as the unroll grows.
     return max(1, batch * 4 // unroll)
@@ -131,9 +138,9 @@ class Trainer:
         parent = load_model(folder)
         # Fine-tuning always trains the residual parameterisation (config.residual); a parent
         # that diffused the latent itself learns to diffuse the change to its guess instead.
-        self.config = replace(parent.config, residual=True)
-        if not self.options.memory_noise:  # the ablation switch holds for fine-tuning too
-            self.config = replace(self.config, memory_noise_max=0.0, memory_noise_generate=0.0)
+        self.config = without_memory_noise(
+            replace(parent.config, residual=True), self.options.memory_noise
+        )
         parent.config = self.config
         self.model = parent.train()
         self.sampler.config = self.config
@@ -351,8 +358,7 @@ def run_training(
 ) -> Path:
     """Train one stage into options.out; returns the folder of the exported (EMA) checkpoint."""
     setup_logging(options.out)
-    if not options.memory_noise:
-        config = replace(config, memory_noise_max=0.0, memory_noise_generate=0.0)
+    config = without_memory_noise(config, options.memory_noise)
 
     def sampler_factory(cfg: MaltConfig, rng: np.random.Generator) -> FootageSampler:
         return FootageSampler(cfg, rng, synth_seeds=synth_seeds, shots=shots)
