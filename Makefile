@@ -25,6 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash tests/ensure_system_packages.sh
 	$(BIN)/ruff check gapfill exporters migrations tests benchmarks
+	$(BIN)/ruff format --check gapfill exporters migrations tests benchmarks
 	$(BIN)/pytest -m "not slow" -q
 
 lint: $(STAMP)

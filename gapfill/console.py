@@ -32,12 +32,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool,
-         title: str | None = None) -> None:
+def emit(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str | None = None
+) -> None:
     """Rows as a table for people, or as a JSON array for scripts (all keys, not only columns)."""
     if as_json:
-        print(json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2,
-                         default=str))
+        print(
+            json.dumps(
+                [{k: _plain(v) for k, v in row.items()} for row in rows], indent=2, default=str
+            )
+        )
         return
     table = Table(title=title, show_lines=False)
     for column in columns:

@@ -456,9 +456,7 @@ def test_read_endpoints_and_openapi(site: Site) -> None:
     assert http.get("/docs").status_code == 404  # Swagger UI would load a CDN
 
 
-def test_healthz_needs_no_token_and_reports_an_unusable_catalog(
-    site: Site, tmp_path: Path
-) -> None:
+def test_healthz_needs_no_token_and_reports_an_unusable_catalog(site: Site, tmp_path: Path) -> None:
     ok = client(site).get("/healthz")
     assert ok.status_code == 200 and ok.json()["status"] == "ok"
     assert "/healthz" not in client(site).get("/api/openapi.json").json()["paths"]

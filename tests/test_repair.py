@@ -89,9 +89,7 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
         [span] = session.scalars(select(SyntheticSpan)).all()
         defect = session.get(Defect, found["id"])
         assert defect is not None and defect.state == "repaired"
-        events = session.scalars(
-            select(ProvenanceEvent.action).order_by(ProvenanceEvent.seq)
-        ).all()
+        events = session.scalars(select(ProvenanceEvent.action).order_by(ProvenanceEvent.seq)).all()
         repair_payload = json.loads(
             session.scalars(
                 select(ProvenanceEvent.payload).where(ProvenanceEvent.action == "repair")
