@@ -10,7 +10,7 @@ table per source group and span length; mean over all cut positions.
     .venv/bin/python benchmarks/fill_quality.py --quick        # smoke run
     .venv/bin/python benchmarks/fill_quality.py --fillers hold,plate,malt --json out.json
     .venv/bin/python benchmarks/fill_quality.py --tune-plate   # choose PLATE_TAU on training data
-    .venv/bin/python benchmarks/fill_quality.py --tune-sampling 1:1,1:4  # MALT's sampling, ditto
+    .venv/bin/python benchmarks/fill_quality.py --tune-sampling 1:1,1:1:3  # MALT's sampling, ditto
     .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/model/default/quality.json
 
 Fillers: every baseline in gapfill.model.baselines.BASELINES, `malt` (gapfill.model.fill.fill_gap,
@@ -286,36 +286,38 @@ def tune_plate(args: argparse.Namespace) -> None:
     print_tuning(cases, list(fillers), args.context)
 
 
-def parse_sampling(text: str) -> list[tuple[float, int]]:
-    """ "1:1,1:4,0.5:8" -> [(sample_start, sample_steps), ...]."""
-    pairs = []
+def parse_sampling(text: str) -> list[tuple[float, int, float]]:
+    """ "1:1,1:4,1:1:3" -> [(sample_start, sample_steps, change_tau), ...] (tau 0 if left out)."""
+    settings = []
     for item in text.split(","):
-        start, _, steps = item.partition(":")
-        pairs.append((float(start), int(steps)))
-    return pairs
+        start, steps, *tau = item.split(":")
+        settings.append((float(start), int(steps), float(tau[0]) if tau else 0.0))
+    return settings
 
 
 def tune_sampling(args: argparse.Namespace) -> None:
-    """Sweep MALT's sampling (where it starts, how many steps) on training footage only.
+    """Sweep MALT's sampling (where it starts, how many steps) and the trust distance of its
+    change (change_tau) on training footage only.
 
     The same sources as tune_plate (never the evaluation clips or seeds); each setting runs the
-    same checkpoint with only config.json's sample_start and sample_steps changed, in a temporary
-    copy. Fewer steps from pure noise give the mean of the model's estimate (PSNR), more steps a
-    sample (detail): this is where that trade is chosen.
+    same checkpoint with only config.json's sample_start, sample_steps and change_tau changed, in
+    a temporary copy. Fewer steps from pure noise give the mean of the model's estimate (PSNR),
+    more steps a sample (detail): this is where that trade is chosen, and how far from real
+    footage the model's change starts to be worth more than the guess it changes.
     """
     model_dir = args.model or default_checkpoint_dir()
     sources = training_sources(args.seed)
     fillers: dict[str, Filler] = {"flowplate": baselines.BASELINES["flowplate"]}
     with tempfile.TemporaryDirectory() as tmp:
-        for start, steps in parse_sampling(args.tune_sampling):
-            name = f"start={start:g},steps={steps}"
+        for start, steps, tau in parse_sampling(args.tune_sampling):
+            name = f"start={start:g},steps={steps},tau={tau:g}"
             copy = Path(tmp) / name
             copy.mkdir()
             for item in model_dir.iterdir():
                 if item.is_file():
                     (copy / item.name).write_bytes(item.read_bytes())
             config = json.loads((copy / "config.json").read_text())
-            config.update(sample_start=start, sample_steps=steps)
+            config.update(sample_start=start, sample_steps=steps, change_tau=tau)
             (copy / "config.json").write_text(json.dumps(config))
             filler = malt_filler(args.seed, copy)
             assert not isinstance(filler, str), filler
@@ -347,8 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune-plate", action="store_true")
     parser.add_argument(
         "--tune-sampling",
-        metavar="START:STEPS,...",
-        help="sweep MALT's sample_start and sample_steps on training footage, e.g. 1:1,1:4,0.5:8",
+        metavar="START:STEPS[:TAU],...",
+        help="sweep MALT's sample_start, sample_steps and change_tau on training footage, "
+        "e.g. 1:1,1:4,1:1:3",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

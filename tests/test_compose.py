@@ -82,3 +82,25 @@ def test_mismatched_inputs_are_user_errors() -> None:
         compose_to_source(filled_small[:1], small, full)
     with pytest.raises(UserError, match="working-size guess"):
         compose_to_source(resize_frames(filled_small, (32, 48)), small, full)
+
+
+def test_the_change_is_trusted_more_the_farther_a_frame_is_from_real_footage() -> None:
+    """change_tau: frame k keeps 1 - exp(-d_k / tau) of the model's change, d_k frames from the
+    nearest real frame, so a 9-frame hole keeps least of it at its edges and most in its middle;
+    tau = 0 keeps all of it everywhere."""
+    still = scene(frames=1)[0]
+    context = np.repeat(still[None], 4, axis=0)
+    truth = np.repeat(still[None], 9, axis=0)
+    truth[:, 80:120, 60:130] = (0, 0, 255)
+    small, full = guesses(context, context, 9)
+    filled_small = resize_frames(truth, SMALL)
+    region = (slice(None), slice(88, 112), slice(68, 122))
+    kept = compose_to_source(filled_small, small, full, change_tau=3.0)[region].astype(float)
+    whole = compose_to_source(filled_small, small, full)[region].astype(float)
+    moved = np.abs(kept - still[region[1:]]).mean(axis=(1, 2, 3))  # per frame
+    share = moved / np.abs(whole - still[region[1:]]).mean(axis=(1, 2, 3))
+    # Not exactly the weight: the guess's fine detail goes only where the change is large.
+    expected = 1 - np.exp(-np.minimum(np.arange(1, 10), np.arange(9, 0, -1)) / 3.0)
+    np.testing.assert_allclose(share, expected, atol=0.1)
+    assert np.all(np.diff(share[:5]) > 0) and np.allclose(share, share[::-1])
+    assert share[4] > 0.75 > 0.35 > share[0]

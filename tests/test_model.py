@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from gapfill.cli import main
 from gapfill.errors import UserError
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
@@ -21,6 +22,7 @@ from gapfill.synth.scene import Scene
 
 torch.set_num_threads(1)
 TINY = MaltConfig.tiny()
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this host")
 SEEDS = (100_000, 100_050)
 
 
@@ -98,6 +100,69 @@ def test_resumed_training_matches_uninterrupted(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_footage_made_ahead_by_workers_trains_the_same_weights(tmp_path: Path) -> None:
+    """Each step's footage comes from its own random stream, so worker processes making it ahead
+    (what keeps a GPU fed) change nothing, through both stages and across a resume."""
+    alone, helped = tmp_path / "alone", tmp_path / "helped"
+    for out, workers in ((alone, 0), (helped, 2)):
+        run_training(_options(out, 1, 4, workers=workers), TINY, SEEDS, [], resume=False)
+        run_training(_options(out, 2, 2, workers=workers), TINY, SEEDS, [], resume=False)
+        run_training(_options(out, 2, 4, workers=workers), TINY, SEEDS, [], resume=True)
+    a = load_model(alone / "export").state_dict()
+    b = load_model(helped / "export").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@needs_cuda
+def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> None:
+    """--device cuda: the footage and noise are drawn on the CPU as in a CPU run, so a few steps
+    on the GPU land next to the CPU run's weights; a GPU run resumes, goes on to stage 2, and
+    its export loads and fills on the CPU."""
+    cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
+    run_training(_options(cpu, 1, 6), TINY, SEEDS, [], resume=False)
+    run_training(_options(gpu, 1, 3, device="cuda"), TINY, SEEDS, [], resume=False)
+    run_training(_options(gpu, 1, 6, device="cuda"), TINY, SEEDS, [], resume=True)
+    torch.manual_seed(0)  # the Trainer's initial weights for seed 0
+    start = Malt(TINY).state_dict()
+    on_cpu, on_gpu = (
+        load_model(cpu / "export").state_dict(),
+        load_model(gpu / "export").state_dict(),
+    )
+    names = [k for k in start if k.startswith("autoencoder.") and start[k].is_floating_point()]
+    moved = sum(float((on_cpu[k] - start[k]).norm()) for k in names)
+    apart = sum(float((on_gpu[k] - on_cpu[k]).norm()) for k in names)
+    assert apart < 0.1 * moved
+
+    run_training(_options(gpu, 2, 4, device="cuda"), TINY, SEEDS, [], resume=False)
+    backend = TorchBackend(load_model(gpu / "export"))
+    frames = scene_frames(40)
+    assert fill_working(backend, frames[:16], frames[24:], 8, seed=0).shape == (8, 32, 48, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(
+            ("--device", "cuda"),
+            "no CUDA GPU is usable",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this host has a GPU"),
+        ),
+        (("--device", "tpu"), "'tpu' is not one of auto, cpu, cuda"),
+        (("--workers", "-1"), "--workers: must be 0 or more"),
+    ],
+)
+def test_train_refuses_a_device_or_workers_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path / "run"), "--tiny", "--steps", "1", *args])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
 def test_generation_is_deterministic_under_a_seed(tiny_run: Path) -> None:
     backend = TorchBackend(load_model(tiny_run / "export"))
     frames = scene_frames(60)
@@ -146,13 +211,21 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_from_before_residual_models_keeps_its_meaning(tmp_path: Path) -> None:
-    """config.json files written before `residual` existed diffuse the latent itself."""
+    """config.json files written before `residual` existed diffuse the latent itself, and those
+    written before `change_tau` keep all of the model's change."""
     assert TINY.residual  # new models diffuse the change to their first guess
     save_model(Malt(TINY), tmp_path / "before")
     config = json.loads((tmp_path / "before" / CONFIG_NAME).read_text())
-    del config["residual"]
+    del config["residual"], config["change_tau"]
     (tmp_path / "before" / CONFIG_NAME).write_text(json.dumps(config))
-    assert load_model(tmp_path / "before").config.residual is False
+    loaded = load_model(tmp_path / "before").config
+    assert loaded.residual is False
+    assert loaded.change_tau == 0.0
+
+    config["change_tau"] = -1.0
+    (tmp_path / "before" / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(UserError, match="change_tau must be 0 or more"):
+        load_model(tmp_path / "before")
 
 
 def test_checkpoint_refusals(tmp_path: Path) -> None:

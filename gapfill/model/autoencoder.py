@@ -145,7 +145,8 @@ class Autoencoder(nn.Module):
     ) -> tuple[torch.Tensor, dict]:
         """Stage 1 loss: L1 + L1 of image gradients (keeps edges sharp) + a small KL term."""
         mean, logvar = self.encoder(frames)
-        noise = torch.randn(mean.shape, generator=generator)
+        # Training keeps its random streams on the CPU, whatever the device: draw there, then move.
+        noise = torch.randn(mean.shape, generator=generator).to(mean.device)
         z = mean + noise * torch.exp(0.5 * logvar)
         recon = self.decoder(z)
         l1 = (recon - frames).abs().mean()

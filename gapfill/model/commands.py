@@ -6,6 +6,7 @@ torch and the model code are imported inside the commands, so that `gapfill --he
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,8 @@ def train_on_clips(
     curriculum: tuple[tuple[int, int], ...] | None = None,
     init: Path | None = None,
     extra_shots: list[RealShot] | None = None,
+    device: str = "cpu",
+    workers: int = 0,
 ) -> Path:
     """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
     from the catalog, gapfill.tuning); returns the exported checkpoint."""
@@ -90,6 +93,8 @@ def train_on_clips(
         memory_noise=memory_noise,
         curriculum=curriculum,
         init=Path(init) if init is not None else None,
+        device=device,
+        workers=workers,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
@@ -127,6 +132,18 @@ def train(
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default by stage)."),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps per checkpoint."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="Where the model trains: auto (the CUDA GPU when there is one), cpu or cuda. The "
+        "footage pipeline and the random streams stay on the CPU.",
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Processes that make training footage ahead of the model (default: none on the "
+        "CPU, where the model uses the cores; all cores but two on a GPU).",
+    ),
     curriculum: str | None = typer.Option(
         None, "--curriculum", help="Stage 2 unroll by step, e.g. 0:2,4000:4,12000:8."
     ),
@@ -177,8 +194,14 @@ def train(
     import torch
 
     from gapfill.config import load_settings
+    from gapfill.model.device import resolve_device
 
     torch.set_num_threads(threads)
+    device = resolve_device(device)
+    if workers is None:
+        workers = 0 if device == "cpu" else max(1, (os.cpu_count() or 2) - 2)
+    elif workers < 0:
+        raise UserError(f"--workers: must be 0 or more, got {workers}")
     if finetune:
         from gapfill.console import cli_actor
         from gapfill.tuning.finetune import FinetuneRequest, finetune_camera
@@ -200,6 +223,8 @@ def train(
             curriculum=curriculum_steps,
             synth_seeds=seeds,
             clips=tuple(clips),
+            device=device,
+            workers=workers,
         )
         result = finetune_camera(load_settings(), request, cli_actor())
         typer.echo(
@@ -232,6 +257,8 @@ def train(
         curriculum=curriculum_steps,
         init=init,
         extra_shots=extra_shots,
+        device=device,
+        workers=workers,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

@@ -15,6 +15,12 @@ contributes what the guess lacks at the scale it works at. Changes below CHANGE_
 agrees with its guess returns the full-resolution guess bit for bit: in a static scene, the real
 pixels.
 
+How much of the change to keep also depends on where the frame sits: near real footage the
+motion-compensated guess is hard to beat and a weak model's change is mostly error, so frame k
+keeps 1 - exp(-d_k / change_tau) of it, d_k frames from the nearest real frame (the same ramp
+as the plate's, gapfill.model.baselines.plate_weights); change_tau is measured per checkpoint
+(MaltConfig.change_tau).
+
 Where the model replaces the guess outright (an object the context never showed; a change of
 REPLACE_HIGH grey levels or more, from REPLACE_LOW) the guess's fine detail no longer belongs
 there: its high band (the guess minus its own upscaled working-size copy) is taken out, leaving
@@ -27,7 +33,7 @@ import cv2
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess
+from gapfill.model.baselines import FirstGuess, plate_weights
 from gapfill.model.metrics import luma
 
 # Luma change (grey levels, 0-255, at working size) below which the model's change is dropped,
@@ -42,10 +48,13 @@ def _ramp_up(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)[..., None]
 
 
-def _compose_frame(fill: np.ndarray, guess_small: np.ndarray, guess_full: np.ndarray) -> np.ndarray:
-    """One frame: the full-resolution guess plus the fill's change to the working-size guess."""
+def _compose_frame(
+    fill: np.ndarray, guess_small: np.ndarray, guess_full: np.ndarray, trust: float
+) -> np.ndarray:
+    """One frame: the full-resolution guess plus `trust` of the fill's change to the working-size
+    guess."""
     height, width = guess_full.shape[:2]
-    change = fill.astype(np.float32) - guess_small
+    change = (fill.astype(np.float32) - guess_small) * np.float32(trust)
     magnitude = cv2.blur(np.abs(luma(change)), (3, 3))
     change *= _ramp_up(magnitude, CHANGE_FLOOR, CHANGE_FULL)
     if not change.any():
@@ -66,12 +75,17 @@ def _compose_frame(fill: np.ndarray, guess_small: np.ndarray, guess_full: np.nda
 
 
 def compose_to_source(
-    filled_small: np.ndarray, small_guess: FirstGuess, full_guess: FirstGuess
+    filled_small: np.ndarray,
+    small_guess: FirstGuess,
+    full_guess: FirstGuess,
+    change_tau: float = 0.0,
 ) -> np.ndarray:
     """Upscale a working-size fill (n,h,w,3) by adding its change to the full-resolution guess.
 
     small_guess: the FirstGuess the fill started from (working-size context); full_guess: the
-    same guess from the full-resolution context. Returns (n,H,W,3) uint8.
+    same guess from the full-resolution context. change_tau: the model's trust distance
+    (MaltConfig.change_tau): frame k keeps 1 - exp(-d_k / change_tau) of the change, d_k frames
+    from the nearest real frame; 0 keeps all of it. Returns (n,H,W,3) uint8.
     """
     if not isinstance(filled_small, np.ndarray) or filled_small.dtype != np.uint8:
         raise UserError("filled_small: expected a uint8 numpy array")
@@ -88,6 +102,11 @@ def compose_to_source(
             f"filled_small: frames of {filled_small.shape[1:3]} but the working-size guess is "
             f"{small_guess.plate.shape[:2]}"
         )
+    if change_tau > 0:
+        has_before, has_after = len(small_guess.before) > 0, len(small_guess.after) > 0
+        trust = plate_weights(n_missing, has_before, has_after, change_tau)
+    else:
+        trust = np.ones(n_missing, np.float32)
     height, width = full_guess.plate.shape[:2]
     out = np.empty((n_missing, height, width, 3), np.uint8)
     for first in range(0, n_missing, CHUNK):
@@ -95,5 +114,6 @@ def compose_to_source(
         guess_small, _ = small_guess.frames(first, count)
         guess_full, _ = full_guess.frames(first, count)
         for i in range(count):
-            out[first + i] = _compose_frame(filled_small[first + i], guess_small[i], guess_full[i])
+            k = first + i
+            out[k] = _compose_frame(filled_small[k], guess_small[i], guess_full[i], trust[k])
     return out

@@ -47,6 +47,12 @@ class MaltConfig:
     # Diffusion time sampling starts from: 1 = pure noise; below 1 = the first guess (residual:
     # "no change"), noised to that time.
     sample_start: float = 1.0
+    # How far into a hole the model's change is trusted: the fill keeps w = 1 - exp(-d / tau) of
+    # it at a frame d frames from the nearest real one (0: all of it everywhere). Near real
+    # footage the motion-compensated guess is hard to improve on and a weak model's change is
+    # mostly error; far from it the guess knows little. Calibrated per checkpoint on training
+    # footage (benchmarks/fill_quality.py --tune-sampling), since it measures the model.
+    change_tau: float = 0.0
     memory_noise_max: float = 0.5  # training: level of the noise on the memory input ~ U(0, max)
     memory_noise_generate: float = 0.1  # generation: the small fixed level
     # Multiplies the autoencoder's latent so that it has unit variance (measured after stage 1).
@@ -65,6 +71,8 @@ class MaltConfig:
             raise ValueError("d_model must be a multiple of heads")
         if len(self.ae_channels) != 3:
             raise ValueError("ae_channels must list three widths")
+        if not self.change_tau >= 0:
+            raise ValueError("change_tau must be 0 or more")
 
     # Derived sizes ---------------------------------------------------------------------------
     @property

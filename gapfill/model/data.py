@@ -10,10 +10,14 @@ A gap example is a window of consecutive frames: `n_context` segments before the
 into the memory), a hole of `span` frames covering `n_gap` segments (the frames to predict; real
 frames after the hole inside the last segment are given as known), and the 16 frames after the
 hole (the anchor), dropped at random to teach the learned null anchor.
+
+A training step's footage (StepFootageMaker) is made from a random stream seeded by the step
+alone, so any process can make it, ahead of time (gapfill.model.footage_stream).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,3 +196,62 @@ def sample_span(rng: np.random.Generator, n_gap: int, segment_frames: int) -> in
         span = np.rint(np.exp(rng.uniform(0, np.log(segment_frames))))
         return int(np.clip(span, 1, segment_frames))
     return int(rng.integers((n_gap - 1) * segment_frames + 1, n_gap * segment_frames + 1))
+
+
+# --- one training step's footage --------------------------------------------------------------
+SamplerFactory = Callable[[MaltConfig, np.random.Generator], FootageSampler]
+# Share of stage 2 examples whose hole has no footage after it (recording ended): the null anchor.
+NULL_ANCHOR_SHARE = 0.1
+
+
+@dataclass
+class StepFootage:
+    """The footage of one training step. Stage 1: `frames` (B, T, H, W, 3) windows. Stage 2:
+    `frames` (B, n_context + 2 n_gap + 1, 16, H, W, 3), each example's context segments, target
+    segments, first-guess segments and anchor, in that order."""
+
+    frames: np.ndarray
+    n_context: int = 0
+    n_gap: int = 0
+    offsets: np.ndarray | None = None  # (B, n_gap) segments to the anchor; -1: none
+    known: np.ndarray | None = None  # (B, n_gap, F) fraction of real frames per latent frame
+
+
+@dataclass(frozen=True)
+class StepFootageMaker:
+    """Makes step `step`'s footage from a random stream of its own, seeded by (seed, stage, step).
+
+    The batch is then the same whichever process makes it and in whatever order, so the training
+    loop can have steps made ahead by worker processes (a GPU outruns one CPU core making
+    footage), and a resumed run needs no data state to continue the same stream.
+    """
+
+    config: MaltConfig
+    sampler_factory: SamplerFactory
+    seed: int
+    stage: int
+    ae_frames: int
+
+    def __call__(self, step: int, batch: int, unroll: int) -> StepFootage:
+        rng = np.random.Generator(np.random.PCG64([self.seed, self.stage, step]))
+        sampler = self.sampler_factory(self.config, rng)
+        if self.stage == 1:
+            return StepFootage(np.stack([sampler.window(self.ae_frames) for _ in range(batch)]))
+        seg = self.config.segment_frames
+        n_context, n_gap = sample_gap_shape(rng, unroll)
+        examples = []
+        for _ in range(batch):
+            span = sample_span(rng, n_gap, seg)
+            # The null anchor (recording ended) needs footage before the hole.
+            has_anchor = n_context == 0 or rng.random() >= NULL_ANCHOR_SHARE
+            window = sampler.window(seg * n_context + span + seg)
+            examples.append(gap_example(window, self.config, n_context, n_gap, span, has_anchor))
+        return StepFootage(
+            frames=np.stack(
+                [np.concatenate([e.context, e.target, e.guess, e.anchor[None]]) for e in examples]
+            ),
+            n_context=n_context,
+            n_gap=n_gap,
+            offsets=np.stack([e.offsets for e in examples]),
+            known=np.stack([e.known for e in examples]),
+        )

@@ -130,7 +130,7 @@ def fill_gap(
         first_guess=small_guess,
     )
     full_guess = FirstGuess(before[-keep:], after[:seg], n_missing)
-    return compose_to_source(filled_small, small_guess, full_guess)
+    return compose_to_source(filled_small, small_guess, full_guess, config.change_tau)
 
 
 def _empty(hw: tuple[int, int]) -> np.ndarray:

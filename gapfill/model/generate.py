@@ -168,18 +168,27 @@ def iter_fill(
             start=config.sample_start,
         )
         z = z_guess + sampled if config.residual else sampled
-        # The autoencoder's reconstruction error is not part of the prediction: the frames are the
-        # first guess plus what the generated latent changes relative to the guess's own latent.
-        # A model that predicts no change returns the guess (baselines.FirstGuess) exactly,
-        # and the real frames after a short hole stay bit-exact.
-        change = backend.decode(z) - backend.decode(z_guess)  # (1, 3, 16, H, W)
-        change[:, :, known] = 0.0
-        frames = from_model_frames(to_model_frames(guess) + change)
+        frames = frames_from_latent(backend, guess, known, z, z_guess)
         memory = backend.update_memory(
             memory, noised_for_memory(z, config.memory_noise_generate, rng)
         )
         release_free_heap()  # flat memory however many segments (allocator.py)
         yield frames[: min(seg, n_missing - first)]
+
+
+def frames_from_latent(
+    backend: Backend, guess: np.ndarray, known: np.ndarray, z: np.ndarray, z_guess: np.ndarray
+) -> np.ndarray:
+    """A segment's frames: the first guess plus what latent `z` changes relative to `z_guess`.
+
+    guess (16, H, W, 3) uint8, known (16,) bool, z and z_guess (1, C, F, h, w) -> (16, H, W, 3).
+    The autoencoder's reconstruction error is not part of the prediction: a latent equal to the
+    guess's own returns the guess (baselines.FirstGuess) exactly, and the real frames after a
+    short hole (`known`) stay bit-exact.
+    """
+    change = backend.decode(z) - backend.decode(z_guess)  # (1, 3, 16, H, W)
+    change[:, :, known] = 0.0
+    return from_model_frames(to_model_frames(guess) + change)
 
 
 def _denoise(backend: Backend, conditions: tuple, z_t: np.ndarray, t: np.ndarray) -> np.ndarray:

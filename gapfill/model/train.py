@@ -7,13 +7,18 @@ the anchor and the first guess, and the memory is updated with that segment's re
 augmentation, so that generation errors do not accumulate). Gradients flow through the memory
 for `bptt` segments (truncated backpropagation through time).
 
-Everything random comes from one torch.Generator and one numpy Generator seeded by --seed and saved
-in each checkpoint, so a resumed run continues exactly where it stopped.
+The diffusion noise comes from one torch.Generator seeded by --seed and saved in each checkpoint;
+each step's footage from a numpy stream of its own, seeded by (seed, stage, step)
+(data.StepFootageMaker), which worker processes can make ahead (footage_stream.py). A resumed run
+continues exactly where it stopped. The generator and the footage stay on the CPU; only the model
+and its inputs move to the training device (`--device`), so a run draws the same noise and
+footage on a GPU as on the CPU.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import logging
@@ -34,11 +39,12 @@ from gapfill.model.config import MaltConfig
 from gapfill.model.data import (
     FootageSampler,
     RealShot,
-    gap_example,
-    sample_gap_shape,
-    sample_span,
+    SamplerFactory,
+    StepFootage,
+    StepFootageMaker,
 )
 from gapfill.model.diffusion import add_noise, sample_times, v_target
+from gapfill.model.footage_stream import FootageStream
 from gapfill.model.malt import Malt
 
 log = logging.getLogger("gapfill.train")
@@ -64,6 +70,8 @@ class TrainOptions:
     # Stage 2 only: start from this exported checkpoint's weights (fine-tuning) instead of a fresh
     # denoiser on OUT/stage1.pt's autoencoder. Its configuration replaces the one given.
     init: Path | None = None
+    device: str = "cpu"  # torch device of the model and its inputs (gapfill.model.device)
+    workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
 
 
 def unroll_for_step(
@@ -92,16 +100,17 @@ def batch_for_unroll(batch: int, unroll: int) -> int:
 
 
 class Trainer:
-    def __init__(self, options: TrainOptions, config: MaltConfig, sampler_factory):
+    def __init__(self, options: TrainOptions, config: MaltConfig, sampler_factory: SamplerFactory):
         self.options = options
         self.config = config
         self.out = Path(options.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(options.device)
         torch.manual_seed(options.seed)
         self.model = Malt(config)
         self.generator = torch.Generator().manual_seed(options.seed + 1)
-        self.rng = np.random.Generator(np.random.PCG64(options.seed + 2))
-        self.sampler: FootageSampler = sampler_factory(config, self.rng)
+        # Must pickle (a module-level function or a partial) when workers make the footage.
+        self.sampler_factory = sampler_factory
         self.step = 0
         self._setup_optimizer()
 
@@ -113,6 +122,7 @@ class Trainer:
         return list(self.model.denoiser.parameters()) + list(self.model.memory.parameters())
 
     def _setup_optimizer(self) -> None:
+        self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(
             self._trainable(), lr=self.options.lr, betas=(0.9, 0.99), weight_decay=0.01
         )
@@ -143,68 +153,74 @@ class Trainer:
         )
         parent.config = self.config
         self.model = parent.train()
-        self.sampler.config = self.config
         self._setup_optimizer()
         log.info("stage 2 starts from the checkpoint %s", folder)
 
     @torch.no_grad()
     def _measure_latent_scale(self, windows: int = 16) -> float:
         seg = self.config.segment_frames
-        frames = np.stack([self.sampler.window(seg) for _ in range(windows)])
-        z = self.model.autoencoder.encode(_to_tensor(frames))
+        sampler = self.sampler_factory(
+            self.config, np.random.Generator(np.random.PCG64(self.options.seed + 2))
+        )
+        frames = np.stack([sampler.window(seg) for _ in range(windows)])
+        z = self.model.autoencoder.encode(self._tensor(frames))
         return float(1.0 / z.std().clamp(min=1e-3))
 
     # Steps -----------------------------------------------------------------------------------
-    def stage1_step(self) -> tuple[torch.Tensor, int]:
-        frames = np.stack(
-            [self.sampler.window(self.options.ae_frames) for _ in range(self.options.batch)]
-        )
-        loss, _ = self.model.autoencoder.loss(_to_tensor(frames), self.generator)
-        return loss, len(frames)
+    def plan(self, step: int) -> tuple[int, int]:
+        """(windows or examples, unroll) of `step`: stage 2 follows the curriculum."""
+        o = self.options
+        if o.stage == 1:
+            return o.batch, 1
+        unroll = unroll_for_step(step, o.steps, o.curriculum)
+        return batch_for_unroll(o.batch, unroll), unroll
 
-    def stage2_step(self) -> tuple[torch.Tensor, int]:
+    def footage_maker(self) -> StepFootageMaker:
+        o = self.options
+        return StepFootageMaker(self.config, self.sampler_factory, o.seed, o.stage, o.ae_frames)
+
+    def stage1_step(self, footage: StepFootage | None = None) -> tuple[torch.Tensor, int]:
+        if footage is None:  # made here, on demand (tests; no stream)
+            footage = self.footage_maker()(self.step, *self.plan(self.step))
+        loss, _ = self.model.autoencoder.loss(self._tensor(footage.frames), self.generator)
+        return loss, len(footage.frames)
+
+    def stage2_step(self, footage: StepFootage | None = None) -> tuple[torch.Tensor, int]:
         c, o = self.config, self.options
-        unroll = unroll_for_step(self.step, o.steps, o.curriculum)
-        batch = batch_for_unroll(o.batch, unroll)
-        n_context, n_gap = sample_gap_shape(self.rng, unroll)
-        examples = []
-        for _ in range(batch):
-            span = sample_span(self.rng, n_gap, c.segment_frames)
-            # The null anchor (recording ended) needs footage before the hole.
-            has_anchor = n_context == 0 or self.rng.random() >= 0.1
-            window = self.sampler.window(c.segment_frames * n_context + span + c.segment_frames)
-            examples.append(gap_example(window, c, n_context, n_gap, span, has_anchor))
+        if footage is None:  # made here, on demand (tests; no stream)
+            footage = self.footage_maker()(self.step, *self.plan(self.step))
+        assert footage.offsets is not None and footage.known is not None
+        batch, n_context, n_gap = len(footage.frames), footage.n_context, footage.n_gap
 
         # Encode every real segment and guess of the batch in one frozen pass.
-        segments = np.concatenate(
-            [np.concatenate([e.context, e.target, e.guess, e.anchor[None]]) for e in examples]
-        )  # (batch * (n_context + 2 n_gap + 1), 16, H, W, 3)
+        segments = footage.frames.reshape(-1, *footage.frames.shape[2:])
+        # (batch * (n_context + 2 n_gap + 1), 16, H, W, 3)
         with torch.no_grad():
             z_all = torch.cat(
-                [self.model.encode(_to_tensor(chunk)) for chunk in _chunks(segments, 16)]
+                [self.model.encode(self._tensor(chunk)) for chunk in _chunks(segments, 16)]
             )
         z_all = z_all.reshape(batch, n_context + 2 * n_gap + 1, *c.latent_shape)
         z_context = z_all[:, :n_context]
         z_target = z_all[:, n_context : n_context + n_gap]
         z_guess = z_all[:, n_context + n_gap : n_context + 2 * n_gap]
         z_anchor = z_all[:, -1]
-        offsets = torch.from_numpy(np.stack([e.offsets for e in examples]))  # (B, n_gap)
-        known = torch.from_numpy(np.stack([e.known for e in examples]))  # (B, n_gap, F)
+        offsets = self._on_device(torch.from_numpy(footage.offsets))  # (B, n_gap)
+        known = self._on_device(torch.from_numpy(footage.known))  # (B, n_gap, F)
         z_anchor = z_anchor * (offsets[:, :1] >= 0).float().reshape(batch, 1, 1, 1, 1)
 
         level_max = c.memory_noise_max if o.memory_noise else 0.0
-        level = torch.rand(batch, generator=self.generator) * level_max  # (B,)
+        level = self._on_device(torch.rand(batch, generator=self.generator) * level_max)  # (B,)
         memory = self.model.initial_memory(batch)
         for k in range(n_context):
             memory = self.model.update_memory(memory, self._noised(z_context[:, k], level))
 
-        loss = torch.zeros(())
+        loss = torch.zeros((), device=self.device)
         for k in range(n_gap):
             z_real = z_target[:, k]
             # The denoiser's clean sample: the segment's latent, or its change to the guess's.
             z0 = z_real - z_guess[:, k] if c.residual else z_real
-            t = sample_times(batch, self.generator)
-            noise = torch.randn(z0.shape, generator=self.generator)
+            t = self._on_device(sample_times(batch, self.generator))
+            noise = self._on_device(torch.randn(z0.shape, generator=self.generator))
             mask = (
                 known[:, k]
                 .reshape(batch, 1, c.latent_frames, 1, 1)
@@ -224,19 +240,33 @@ class Trainer:
     def _noised(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         if not bool((level > 0).any()):
             return z
-        noise = torch.randn(z.shape, generator=self.generator)
+        noise = self._on_device(torch.randn(z.shape, generator=self.generator))
         return add_noise(z, level, noise)
+
+    def _tensor(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1] on the training device."""
+        return self._on_device(_to_tensor(frames))
+
+    def _on_device(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device)
 
     # Loop --------------------------------------------------------------------------------------
     def train(self) -> None:
         o = self.options
         progress = tqdm(total=o.steps, initial=self.step, desc=f"stage {o.stage}", unit="step")
+        with FootageStream(self.footage_maker(), self.plan, o.steps, o.workers) as stream:
+            self._train_loop(stream, progress)
+        progress.close()
+
+    def _train_loop(self, stream: FootageStream, progress: tqdm) -> None:
+        o = self.options
         window_start, window_samples, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
         while self.step < o.steps:
             lr = o.lr * min(1.0, (self.step + 1) / o.warmup)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss, samples = self.stage1_step() if o.stage == 1 else self.stage2_step()
+            footage = stream.footage(self.step)
+            loss, samples = self.stage1_step(footage) if o.stage == 1 else self.stage2_step(footage)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss is {loss.item()} at step {self.step}")
             self.optimizer.zero_grad(set_to_none=True)
@@ -267,7 +297,6 @@ class Trainer:
                 )
             if self.step % o.checkpoint_every == 0 or self.step == o.steps:
                 self.save()
-        progress.close()
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -291,7 +320,6 @@ class Trainer:
             "ema": self.ema,
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": self.generator.get_state(),
-            "numpy_rng": self.rng.bit_generator.state,
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -308,13 +336,11 @@ class Trainer:
         self.config = MaltConfig.from_json(saved["config"], source=str(self.state_path()))
         self.model = Malt(self.config)
         self.model.load_state_dict(saved["model"])
-        self.sampler.config = self.config
         self._setup_optimizer()
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.ema = saved["ema"]
+        self.ema = {k: v.to(self.device) for k, v in saved["ema"].items()}
         self.step = int(saved["step"])
         self.generator.set_state(saved["torch_rng"])
-        self.rng.bit_generator.state = saved["numpy_rng"]
         log.info("resumed %s at step %d", self.state_path(), self.step)
 
 
@@ -360,9 +386,8 @@ def run_training(
     setup_logging(options.out)
     config = without_memory_noise(config, options.memory_noise)
 
-    def sampler_factory(cfg: MaltConfig, rng: np.random.Generator) -> FootageSampler:
-        return FootageSampler(cfg, rng, synth_seeds=synth_seeds, shots=shots)
-
+    # A partial, not a closure: worker processes receive it pickled.
+    sampler_factory = functools.partial(FootageSampler, synth_seeds=synth_seeds, shots=shots)
     trainer = Trainer(options, config, sampler_factory)
     if resume and trainer.state_path().is_file():
         trainer.resume()

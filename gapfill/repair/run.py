@@ -270,6 +270,7 @@ def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[s
         "backend": engine.name,
         "provider": engine.provider,
         "sample_steps": engine.config.sample_steps,
+        "change_tau": engine.config.change_tau,
         "context_seconds": settings.context_seconds,
         "context_frames_before": len(plan.before.frames),
         "context_frames_after": len(plan.after.frames),
@@ -403,4 +404,3 @@ def _record(
         )
         session.commit()
         return clip.id
-

@@ -22,6 +22,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from gapfill.errors import UserError
 from gapfill.model.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
+from gapfill.model.device import DEVICES, resolve_device
 from gapfill.model.generate import Backend as LoopBackend
 from gapfill.runtime.manifest import (
     DEFAULT_ONNX_SUBDIR,
@@ -37,7 +38,6 @@ log = logging.getLogger("gapfill.runtime")
 
 BackendKind = Literal["auto", "torch", "onnx", "tensorrt"]
 BACKEND_KINDS = ("auto", "torch", "onnx", "tensorrt")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @runtime_checkable
@@ -110,14 +110,6 @@ def locate(path: Path) -> _Found:
     return found
 
 
-def _torch_device(device: str) -> str:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is usable on this host")
-    return "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
-
-
 def _build(kind: str, found: _Found, device: str, precision: str, threads: int | None):
     if kind == "tensorrt":
         from gapfill.runtime.tensorrt_backend import TensorRTBackend, import_tensorrt
@@ -142,7 +134,7 @@ def _build(kind: str, found: _Found, device: str, precision: str, threads: int |
             f"{found.path}: an export folder; the torch backend needs the checkpoint folder"
         )
     model = load_model(found.checkpoint)
-    return TorchBackend(model, threads=threads, device=_torch_device(device))
+    return TorchBackend(model, threads=threads, device=resolve_device(device))
 
 
 def _missing(found: _Found, what: str, command: str) -> str:

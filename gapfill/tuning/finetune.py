@@ -43,6 +43,7 @@ NON_SIZE_FIELDS = frozenset(
         "memory_noise_generate",
         "sample_steps",
         "sample_start",
+        "change_tau",
         "residual",
     }
 )
@@ -66,6 +67,8 @@ class FinetuneRequest:
     curriculum: tuple[tuple[int, int], ...] | None = None
     synth_seeds: tuple[int, int] | None = None  # fine-tuning: the camera's own footage only
     clips: tuple[str, ...] = ()
+    device: str = "cpu"  # torch device to train on (gapfill.model.device.resolve_device)
+    workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
             memory_noise=request.memory_noise,
             curriculum=request.curriculum,
             init=parent,
+            device=request.device,
+            workers=request.workers,
         )
         try:
             run_training(options, config, request.synth_seeds, shots, resume=False)

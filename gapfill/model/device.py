@@ -1,0 +1,18 @@
+"""Which torch device runs the model: one rule for inference (gapfill.runtime) and training."""
+
+from __future__ import annotations
+
+from gapfill.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for `device`: with "auto" the CUDA GPU when one is usable, else the CPU."""
+    import torch
+
+    if device not in DEVICES:
+        raise UserError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is usable on this host")
+    return "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
