@@ -7,12 +7,17 @@ from gapfill.errors import UserError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def check_device(device: str) -> None:
+    """Refuse a device name that is none of DEVICES."""
+    if device not in DEVICES:
+        raise UserError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+
+
 def resolve_device(device: str) -> str:
     """The torch device for `device`: with "auto" the CUDA GPU when one is usable, else the CPU."""
     import torch
 
-    if device not in DEVICES:
-        raise UserError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+    check_device(device)
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA GPU is usable on this host")
     return "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"

@@ -22,7 +22,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from gapfill.errors import UserError
 from gapfill.model.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
-from gapfill.model.device import DEVICES, resolve_device
+from gapfill.model.device import check_device, resolve_device
 from gapfill.model.generate import Backend as LoopBackend
 from gapfill.runtime.manifest import (
     DEFAULT_ONNX_SUBDIR,
@@ -160,8 +160,7 @@ def select_backend(
     """
     if kind not in BACKEND_KINDS:
         raise UserError(f"--backend: {kind!r} is not one of {', '.join(BACKEND_KINDS)}")
-    if device not in DEVICES:
-        raise UserError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+    check_device(device)
     path = Path(checkpoint_or_export_dir or default_checkpoint_dir())
     if not path.is_dir():
         raise UserError(f"{path}: checkpoint or export folder not found")
