@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Defect, ProvenanceEvent, SyntheticClip, SyntheticSpan
 from gapfill.cli import app
 from gapfill.media.probe import sha256_file
+from gapfill.model.config import CONFIG_NAME, read_config
 from gapfill.provenance.sidecar import read_sidecar
 from gapfill.repair import run as repair_run
 from gapfill.repair.marks import MARK_COLOUR
@@ -59,9 +62,14 @@ def build_site(
 def site(
     tmp_path: Path, catalog: Catalog, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, list[Path]]:
-    """Three 6 s segments of one camera: clean, one with black frames, clean; cataloged."""
+    """Three 6 s segments of one camera: clean, one with black frames, clean; cataloged. The model
+    is the tiny checkpoint with a trust distance (change_tau) of its own, as a shipped one has."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, model)
+    config = replace(read_config(model), change_tau=2.5)
+    (model / CONFIG_NAME).write_text(config.to_json(), encoding="utf-8")
     monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
-    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
+    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(model))
     root = tmp_path / "recordings"
     return root, build_site(root, [None, Faults(black=[BLACK]), None], monkeypatch)
 
@@ -103,6 +111,8 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
         "repair_seconds": clip.repair_seconds,
     }
     assert clip.parameters["backend"] and "provider" in clip.parameters  # what it ran on
+    # How the model sampled and how far its change was trusted: its checkpoint's own choices.
+    assert (clip.parameters["sample_steps"], clip.parameters["change_tau"]) == (4, 2.5)
     # The span's times are exactly the defect's; its frames are where the clip put them.
     assert span.start_time == defect.start_time and span.end_time == defect.end_time
     assert span.frame_end - span.frame_start == BLACK[1] - BLACK[0]

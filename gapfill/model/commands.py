@@ -67,6 +67,7 @@ def train_on_clips(
     extra_shots: list[RealShot] | None = None,
     device: str = "cpu",
     workers: int = 0,
+    photos: bool = False,
 ) -> Path:
     """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
     from the catalog, gapfill.tuning); returns the exported checkpoint."""
@@ -78,8 +79,6 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
-    if init is not None and stage != 2:
-        raise UserError(f"--init: starting from a checkpoint is for stage 2, not stage {stage}")
     config = MaltConfig.tiny() if tiny else MaltConfig()
     shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
@@ -95,6 +94,7 @@ def train_on_clips(
         init=Path(init) if init is not None else None,
         device=device,
         workers=workers,
+        photos=photos,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
@@ -150,8 +150,15 @@ def train(
     init: Path | None = typer.Option(
         None,
         "--init",
-        help="Stage 2: start from this checkpoint folder's weights (fine-tuning). With "
-        "--finetune: the parent (default: the camera's current model).",
+        help="Start from this checkpoint folder's weights (fine-tuning; stage 1 trains its "
+        "autoencoder, stage 2 its denoiser and memory). With --finetune: the parent (default: "
+        "the camera's current model).",
+    ),
+    photos: bool = typer.Option(
+        False,
+        "--photos",
+        help="Also train on scenes made from the real photographs that install with "
+        "scikit-image and Matplotlib (objects moving over a background, a mostly still camera).",
     ),
     camera: str | None = typer.Option(
         None, "--camera", help="Also train on this camera's good footage from the catalog."
@@ -188,6 +195,8 @@ def train(
             raise UserError(f"--finetune: trains stage 2 only, not --stage {stage}")
         if resume:
             raise UserError("--resume: not with --finetune (a failed fine-tuning leaves nothing)")
+        if photos:
+            raise UserError("--photos: not with --finetune (a camera learns from its own footage)")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
 
@@ -259,6 +268,7 @@ def train(
         extra_shots=extra_shots,
         device=device,
         workers=workers,
+        photos=photos,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

@@ -4,7 +4,8 @@ Sources
 - simulated cameras (gapfill.synth.scene): a fresh random scene seed and start frame per window,
   rendered at twice the working size and shrunk like real footage is;
 - real clips given as files: decoded once with PyAV, split into shots, random crops and flips.
-  Evaluation clips (gapfill.model.clips.EVAL_CLIPS and their copies) are refused by sha256.
+  Evaluation clips (gapfill.model.clips.EVAL_CLIPS and their copies) are refused by sha256;
+- photo scenes (gapfill.model.photos): real still photographs moved like a camera's scene.
 
 A gap example is a window of consecutive frames: `n_context` segments before the hole (they go
 into the memory), a hole of `span` frames covering `n_gap` segments (the frames to predict; real
@@ -36,6 +37,7 @@ from gapfill.model.clips import (
 )
 from gapfill.model.config import MaltConfig
 from gapfill.model.guide import known_fraction
+from gapfill.model.photos import render_photo_window
 from gapfill.synth.scene import Scene
 
 # Simulated scenes used for training draw their seeds from [TRAIN_SEED_START, +1_000_000);
@@ -95,14 +97,19 @@ class FootageSampler:
         synth_seeds: tuple[int, int] | None = (TRAIN_SEED_START, TRAIN_SEED_START + 1_000_000),
         shots: list[RealShot] | None = None,
         real_fraction: float = 0.3,
+        photos: list[np.ndarray] | None = None,
+        photo_fraction: float = 0.5,
     ):
-        if synth_seeds is None and not shots:
-            raise UserError("training data: give simulated seeds or real clips (or both)")
+        if synth_seeds is None and not shots and not photos:
+            raise UserError("training data: give simulated seeds, real clips or photos")
         self.config = config
         self.rng = rng
         self.synth_seeds = synth_seeds
         self.shots = shots or []
-        self.real_fraction = real_fraction if synth_seeds is not None else 1.0
+        self.real_fraction = real_fraction if synth_seeds is not None or photos else 1.0
+        self.photos = photos or []
+        # Share of the windows that are not from real clips: photo scenes rather than simulated.
+        self.photo_fraction = photo_fraction if synth_seeds is not None else 1.0
 
     def window(self, length: int) -> np.ndarray:
         """(length, H, W, 3) uint8 consecutive frames."""
@@ -110,6 +117,9 @@ class FootageSampler:
             frames = self._real_window(length)
             if frames is not None:
                 return frames
+        if self.photos and self.rng.random() < self.photo_fraction:
+            c = self.config
+            return render_photo_window(self.rng, self.photos, length, c.height, c.width)
         if self.synth_seeds is None:
             raise UserError(f"training data: no real shot has {length} frames; add --synth-seeds")
         return self._synth_window(length)

@@ -46,6 +46,7 @@ from gapfill.model.data import (
 from gapfill.model.diffusion import add_noise, sample_times, v_target
 from gapfill.model.footage_stream import FootageStream
 from gapfill.model.malt import Malt
+from gapfill.model.photos import load_photos
 
 log = logging.getLogger("gapfill.train")
 
@@ -67,9 +68,12 @@ class TrainOptions:
     ae_frames: int = 8
     # (first step, unroll) pairs; None: 2 segments for the first quarter, 4 until 60%, then 8.
     curriculum: tuple[tuple[int, int], ...] | None = None
-    # Stage 2 only: start from this exported checkpoint's weights (fine-tuning) instead of a fresh
-    # denoiser on OUT/stage1.pt's autoencoder. Its configuration replaces the one given.
+    # Start from this exported checkpoint's weights (fine-tuning) instead of fresh ones (stage 1)
+    # or a fresh denoiser on OUT/stage1.pt's autoencoder (stage 2). Its configuration replaces
+    # the one given.
     init: Path | None = None
+    # Also train on scenes made from real photographs (gapfill.model.photos).
+    photos: bool = False
     device: str = "cpu"  # torch device of the model and its inputs (gapfill.model.device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
 
@@ -154,7 +158,7 @@ class Trainer:
         parent.config = self.config
         self.model = parent.train()
         self._setup_optimizer()
-        log.info("stage 2 starts from the checkpoint %s", folder)
+        log.info("stage %d starts from the checkpoint %s", self.options.stage, folder)
 
     @torch.no_grad()
     def _measure_latent_scale(self, windows: int = 16) -> float:
@@ -387,11 +391,16 @@ def run_training(
     config = without_memory_noise(config, options.memory_noise)
 
     # A partial, not a closure: worker processes receive it pickled.
-    sampler_factory = functools.partial(FootageSampler, synth_seeds=synth_seeds, shots=shots)
+    sampler_factory = functools.partial(
+        FootageSampler,
+        synth_seeds=synth_seeds,
+        shots=shots,
+        photos=load_photos() if options.photos else None,
+    )
     trainer = Trainer(options, config, sampler_factory)
     if resume and trainer.state_path().is_file():
         trainer.resume()
-    elif options.stage == 2 and options.init is not None:
+    elif options.init is not None:
         trainer.start_from_checkpoint(options.init)
     elif options.stage == 2:
         trainer.start_stage2_from(options.out / "stage1.pt")
