@@ -1,4 +1,4 @@
-"""Causal 3D convolutional autoencoder: 4x in time, 8x in space, a continuous (KL) latent.
+"""Causal 3D convolutional autoencoder: 4x in time, 8x (or 4x) in space, a continuous (KL) latent.
 
 Causal means a latent frame depends only on the frames up to its own end: the time axis is padded
 on the left only. Each segment is encoded on its own, so the ONNX graphs need no carried state.
@@ -76,14 +76,16 @@ def depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
-    """Frames (B, 3, T, H, W) in [-1, 1] -> latent mean and log-variance (B, Cz, T/4, H/8, W/8)."""
+    """Frames (B, 3, T, H, W) in [-1, 1] -> latent mean and log-variance (B, Cz, T/4, H/s, W/s),
+    s = config.space_down (8, or 4: the last spatial halving is left out)."""
 
     def __init__(self, config: MaltConfig):
         super().__init__()
         c0, c1, c2 = config.ae_channels
+        last = config.space_down // 4  # the last layer's spatial stride: 2 (s = 8) or 1 (s = 4)
         self.stem = nn.Conv3d(12, c0, (1, 3, 3), padding=(0, 1, 1))  # at H/2 after space_to_depth
         self.down_space = nn.Conv3d(c0, c1, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))  # H/4
-        self.down_space_time = CausalConv3d(c1, c2, (3, 3, 3), stride=(2, 2, 2))  # T/2, H/8
+        self.down_space_time = CausalConv3d(c1, c2, (3, 3, 3), stride=(2, last, last))  # T/2, H/s
         self.down_time = CausalConv3d(c2, c2, (3, 3, 3), stride=(2, 1, 1))  # T/4
         self.mid = ResBlock3d(c2)
         self.norm = nn.GroupNorm(8, c2)
@@ -93,24 +95,26 @@ class Encoder(nn.Module):
         x = space_to_depth(frames, 2)  # (B, 12, T, H/2, W/2)
         x = F.silu(self.stem(x))
         x = F.silu(self.down_space(x))  # (B, c1, T, H/4, W/4)
-        x = F.silu(self.down_space_time(x))  # (B, c2, T/2, H/8, W/8)
-        x = F.silu(self.down_time(x))  # (B, c2, T/4, H/8, W/8)
-        x = self.out(F.silu(self.norm(self.mid(x))))  # (B, 2*Cz, T/4, H/8, W/8)
+        x = F.silu(self.down_space_time(x))  # (B, c2, T/2, H/s, W/s)
+        x = F.silu(self.down_time(x))  # (B, c2, T/4, H/s, W/s)
+        x = self.out(F.silu(self.norm(self.mid(x))))  # (B, 2*Cz, T/4, H/s, W/s)
         mean, logvar = x.chunk(2, dim=1)
         return mean, logvar.clamp(-20.0, 10.0)
 
 
 class Decoder(nn.Module):
-    """Latent (B, Cz, T/4, H/8, W/8) -> frames (B, 3, T, H, W) in about [-1, 1]."""
+    """Latent (B, Cz, T/4, H/s, W/s) -> frames (B, 3, T, H, W) in about [-1, 1]."""
 
     def __init__(self, config: MaltConfig):
         super().__init__()
         c0, c1, c2 = config.ae_channels
+        self.first_up = config.space_down // 4  # 2 (s = 8) or 1 (s = 4: already at H/4)
         self.inp = nn.Conv3d(config.latent_channels, c2, 1)
         self.mid = ResBlock3d(c2)
         self.up_time1 = CausalConv3d(c2, 2 * c2, (3, 3, 3))  # -> T/2 after depth_to_time
         self.up_time2 = CausalConv3d(c2, 2 * c1, (3, 3, 3))  # -> T
-        self.up_space1 = nn.Conv3d(c1, 4 * c1, (1, 3, 3), padding=(0, 1, 1))  # -> H/4
+        up = self.first_up**2
+        self.up_space1 = nn.Conv3d(c1, up * c1, (1, 3, 3), padding=(0, 1, 1))  # -> H/4
         self.up_space2 = nn.Conv3d(c1, 4 * c0, (1, 3, 3), padding=(0, 1, 1))  # -> H/2
         self.out = nn.Conv3d(c0, 12, (1, 3, 3), padding=(0, 1, 1))  # -> H after depth_to_space
 
@@ -118,9 +122,9 @@ class Decoder(nn.Module):
         x = self.mid(self.inp(z))  # (B, c2, T/4, h, w)
         x = F.silu(depth_to_time(self.up_time1(x), 2))  # (B, c2, T/2, h, w)
         x = F.silu(depth_to_time(self.up_time2(x), 2))  # (B, c1, T, h, w)
-        x = F.silu(depth_to_space(self.up_space1(x), 2))  # (B, c1, T, 2h, 2w)
-        x = F.silu(depth_to_space(self.up_space2(x), 2))  # (B, c0, T, 4h, 4w)
-        return depth_to_space(self.out(x), 2)  # (B, 3, T, 8h, 8w)
+        x = F.silu(depth_to_space(self.up_space1(x), self.first_up))  # (B, c1, T, H/4, W/4)
+        x = F.silu(depth_to_space(self.up_space2(x), 2))  # (B, c0, T, H/2, W/2)
+        return depth_to_space(self.out(x), 2)  # (B, 3, T, H, W)
 
 
 class Autoencoder(nn.Module):

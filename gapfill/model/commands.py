@@ -68,10 +68,11 @@ def train_on_clips(
     device: str = "cpu",
     workers: int = 0,
     photos: bool = False,
+    config_path: Path | None = None,
 ) -> Path:
     """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
     from the catalog, gapfill.tuning); returns the exported checkpoint."""
-    from gapfill.model.config import MaltConfig
+    from gapfill.model.config import MaltConfig, read_config_file
     from gapfill.model.data import load_training_clips
     from gapfill.model.train import TrainOptions, run_training
 
@@ -79,7 +80,12 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
-    config = MaltConfig.tiny() if tiny else MaltConfig()
+    if config_path is not None:
+        if tiny or init is not None:
+            raise UserError("--config: not with --tiny or --init (they bring their own sizes)")
+        config = read_config_file(config_path)
+    else:
+        config = MaltConfig.tiny() if tiny else MaltConfig()
     shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
         out=Path(out),
@@ -153,6 +159,13 @@ def train(
         help="Start from this checkpoint folder's weights (fine-tuning; stage 1 trains its "
         "autoencoder, stage 2 its denoiser and memory). With --finetune: the parent (default: "
         "the camera's current model).",
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="A config.json with the model's sizes (MaltConfig fields, all of them, as a "
+        "checkpoint's config.json has them); give both stages the same. Default: the shipped "
+        "model's sizes.",
     ),
     photos: bool = typer.Option(
         False,
@@ -269,6 +282,7 @@ def train(
         device=device,
         workers=workers,
         photos=photos,
+        config_path=config,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

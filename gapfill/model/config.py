@@ -26,6 +26,8 @@ class MaltConfig:
     # A segment is the unit MALT generates and remembers: 16 frames -> 4 latent frames.
     segment_frames: int = 16
     time_down: int = 4
+    # 8: a small latent, cheap to diffuse; 4: four times the latent (a patch_size of 4 keeps the
+    # denoiser's tokens), for an autoencoder that keeps more of real footage's detail.
     space_down: int = 8
     latent_channels: int = 16
     # Autoencoder widths, from full resolution to the latent.
@@ -69,6 +71,8 @@ class MaltConfig:
             raise ValueError("segment_frames must be a multiple of time_down")
         if self.d_model % self.heads:
             raise ValueError("d_model must be a multiple of heads")
+        if self.space_down not in (4, 8):
+            raise ValueError("space_down must be 4 or 8")
         if len(self.ae_channels) != 3:
             raise ValueError("ae_channels must list three widths")
         if not self.change_tau >= 0:
@@ -149,7 +153,11 @@ class MaltConfig:
 
 def read_config(checkpoint_dir: Path) -> MaltConfig:
     """The configuration of the checkpoint in `checkpoint_dir`, refusing a missing or bad file."""
-    path = Path(checkpoint_dir) / CONFIG_NAME
+    return read_config_file(Path(checkpoint_dir) / CONFIG_NAME)
+
+
+def read_config_file(path: Path) -> MaltConfig:
+    """A configuration file (a checkpoint's config.json, or one written for training)."""
     if not path.is_file():
         raise UserError(f"{path}: checkpoint configuration not found")
     try:

@@ -98,6 +98,13 @@ def without_memory_noise(config: MaltConfig, memory_noise: bool) -> MaltConfig:
     return replace(config, memory_noise_max=0.0, memory_noise_generate=0.0)
 
 
+def autoencoder_sizes(config: MaltConfig) -> tuple:
+    """The fields that shape the autoencoder's weights and latent."""
+    c = config
+    return (c.height, c.width, c.segment_frames, c.time_down, c.space_down, c.latent_channels,
+            tuple(c.ae_channels))  # fmt: skip
+
+
 def batch_for_unroll(batch: int, unroll: int) -> int:
     # Keep segments per step roughly constant as the unroll grows.
     return max(1, batch * 4 // unroll)
@@ -135,6 +142,12 @@ class Trainer:
     def start_stage2_from(self, stage1_path: Path) -> None:
         """Take the autoencoder of a finished stage 1 (its EMA weights) and measure latent_scale."""
         saved = _load_state(stage1_path)
+        trained = MaltConfig.from_json(saved["config"], source=str(stage1_path))
+        if autoencoder_sizes(trained) != autoencoder_sizes(self.config):
+            raise UserError(
+                f"{stage1_path}: its autoencoder has other sizes than this run's configuration; "
+                "give stage 2 the same --config as stage 1"
+            )
         ae_state = {
             k[len("autoencoder.") :]: v
             for k, v in saved["ema"].items()
