@@ -102,3 +102,21 @@ def test_a_config_file_that_is_not_one_is_refused(
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert str(bad) in err and "format version" in err and "\n" not in err
+
+
+def test_a_4x_model_exports_to_onnx_and_matches_pytorch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gapfill.model.checkpoint import save_model
+    from gapfill.model.malt import Malt
+
+    torch.manual_seed(0)
+    save_model(Malt(TINY_4X), tmp_path / "model")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "onnx", str(tmp_path / "model"), "-o", str(tmp_path / "onnx")])
+    assert exit_info.value.code == 0
+    assert "worst relative error vs PyTorch" in capsys.readouterr().out
+    assert {"encode.onnx", "decode.onnx", "denoise.onnx"} <= {
+        p.name for p in (tmp_path / "onnx").iterdir()
+    }
