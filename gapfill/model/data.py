@@ -88,7 +88,7 @@ def _cover(frames: np.ndarray, config: MaltConfig) -> np.ndarray:
 
 
 class FootageSampler:
-    """Random windows of consecutive working-size frames from simulated and real footage."""
+    """Random windows of consecutive working-size frames: real clips, photo scenes, simulated."""
 
     def __init__(
         self,
