@@ -15,6 +15,7 @@ import typer
 from gapfill.errors import UserError
 
 if TYPE_CHECKING:
+    from gapfill.model.config import MaltConfig
     from gapfill.model.data import RealShot
 
 DEFAULT_SYNTH_SEEDS = "100000-1099999"
@@ -49,6 +50,16 @@ def parse_curriculum(text: str | None) -> tuple[tuple[int, int], ...] | None:
     return pairs
 
 
+def model_sizes(tiny: bool, config_path: Path | None) -> MaltConfig:
+    """The configuration a fresh model is built with: --config's file, or the tiny or the
+    default sizes."""
+    from gapfill.model.config import MaltConfig, read_config_file
+
+    if config_path is not None:
+        return read_config_file(config_path)
+    return MaltConfig.tiny() if tiny else MaltConfig()
+
+
 def train_on_clips(
     clip_paths: list[str],
     out: Path,
@@ -72,7 +83,6 @@ def train_on_clips(
 ) -> Path:
     """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
     from the catalog, gapfill.tuning); returns the exported checkpoint."""
-    from gapfill.model.config import MaltConfig, read_config_file
     from gapfill.model.data import load_training_clips
     from gapfill.model.train import TrainOptions, run_training
 
@@ -80,12 +90,9 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
-    if config_path is not None:
-        if tiny or init is not None:
-            raise UserError("--config: not with --tiny or --init (they bring their own sizes)")
-        config = read_config_file(config_path)
-    else:
-        config = MaltConfig.tiny() if tiny else MaltConfig()
+    if config_path is not None and (tiny or init is not None):
+        raise UserError("--config: not with --tiny or --init (they bring their own sizes)")
+    config = model_sizes(tiny, config_path)
     shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
         out=Path(out),
@@ -160,7 +167,7 @@ def train(
         "autoencoder, stage 2 its denoiser and memory). With --finetune: the parent (default: "
         "the camera's current model).",
     ),
-    config: Path | None = typer.Option(
+    config_file: Path | None = typer.Option(
         None,
         "--config",
         help="A config.json with the model's sizes (MaltConfig fields, all of them, as a "
@@ -257,11 +264,10 @@ def train(
         return
     extra_shots = None
     if camera is not None:
-        from gapfill.model.config import MaltConfig
         from gapfill.tuning.finetune import catalog_shots
 
-        config = MaltConfig.tiny() if tiny else MaltConfig()
-        extra_shots = catalog_shots(load_settings(), camera, config, *window).shots
+        sizes = model_sizes(tiny, config_file)
+        extra_shots = catalog_shots(load_settings(), camera, sizes, *window).shots
     assert out is not None
     export = train_on_clips(
         clips,
@@ -282,7 +288,7 @@ def train(
         device=device,
         workers=workers,
         photos=photos,
-        config_path=config,
+        config_path=config_file,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 
