@@ -92,7 +92,9 @@ def _random_motion(rng: np.random.Generator, start: np.ndarray, speed: float) ->
     )
 
 
-def _affine(center_src: np.ndarray, center_dst: np.ndarray, angle: float, scale: float):
+def _affine(
+    center_src: np.ndarray, center_dst: np.ndarray, angle: float, scale: float
+) -> np.ndarray:
     """2x3 matrix mapping source pixels to destination: rotate and scale about the centres."""
     matrix = cv2.getRotationMatrix2D((float(center_src[0]), float(center_src[1])), angle, scale)
     matrix[:, 2] += center_dst - center_src
