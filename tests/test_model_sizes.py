@@ -76,6 +76,7 @@ def test_stage2_refuses_an_autoencoder_of_other_sizes(
     [
         (("--tiny",), "--config: not with --tiny or --init"),
         (("--init", "gapfill/model/default"), "--config: not with --tiny or --init"),
+        (("--finetune", "--camera", "press-01"), "--config: not with --finetune"),
     ],
 )
 def test_config_refusals(

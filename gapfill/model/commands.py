@@ -217,6 +217,8 @@ def train(
             raise UserError("--resume: not with --finetune (a failed fine-tuning leaves nothing)")
         if photos:
             raise UserError("--photos: not with --finetune (a camera learns from its own footage)")
+        if config_file is not None:
+            raise UserError("--config: not with --finetune (the parent brings its own sizes)")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
 
