@@ -14,7 +14,8 @@ no denoiser can beat, and what remains is the ceiling the autoencoder and the co
 
 Same real evaluation clips, cuts and context as benchmarks/fill_quality.py. If the latent oracle is
 not clear of the bar, no amount of denoiser training meets the target: the autoencoder must improve.
-The autoencoder's reconstruction PSNR of the real segments (working size) is printed beside.
+The autoencoder's reconstruction PSNR of the real segments (working size) is printed beside, with
+plain resizing of each clip down 8x and 4x and back up at the working size for scale.
 
     .venv/bin/python benchmarks/latent_ceiling.py [--model DIR] [--spans 1,4,16,64] [--threads 2]
 """
@@ -25,6 +26,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from fill_quality import cut_starts, real_sources
@@ -123,6 +125,23 @@ def main() -> None:
         f"autoencoder reconstruction of the real segments at working size: "
         f"{np.mean(recon):.2f} dB mean, {np.min(recon):.2f} dB worst ({len(recon)} segments)"
     )
+    for source in real_sources(list(EVAL_CLIPS), args.max_side):
+        small = resize_frames(source.frames, (backend.config.height, backend.config.width))
+        console.print(
+            f"plain resize of {source.name} at working size, down and back up: "
+            + ", ".join(f"{f}x {resize_round_trip(small, f):.2f} dB" for f in (8, 4)),
+            highlight=False,
+        )
+
+
+def resize_round_trip(frames: np.ndarray, factor: int) -> float:
+    """PSNR of `frames` shrunk `factor` times (area) and enlarged back (bicubic), each frame on
+    its own: what a latent of that spatial factor with no time compression would have to beat."""
+    height, width = frames.shape[1:3]
+    down = [cv2.resize(f, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+            for f in frames]  # fmt: skip
+    up = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in down])
+    return psnr(up, frames)
 
 
 if __name__ == "__main__":

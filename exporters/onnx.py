@@ -57,8 +57,8 @@ TRACE_BATCH = 2
 # Parity bounds checked at export time (max abs error over the output's max abs value). fp32
 # is arithmetic-order noise; fp16 and int8 are what those precisions cost on random inputs. The
 # int8 denoiser's error depends on the draw: 0.04-0.27 over five draws for the tests' tiny model
-# with onnxruntime 1.32 (activations are quantised per call); the shipped model's int8 fill
-# is 52 dB from the fp32 one (benchmarks/results/backends.txt).
+# with onnxruntime 1.32 (activations are quantised per call; benchmarks/int8_parity.py); the
+# shipped model's int8 fill is 52 dB from the fp32 one (benchmarks/results/backends.txt).
 PARITY_BOUNDS = {"fp32": 1e-4, "fp16": 2e-2, "int8": 3e-1}
 
 
