@@ -77,7 +77,8 @@ def init() -> None:
     """Create the catalog database, or upgrade it to this version's schema (Alembic)."""
     settings = load_settings()
     before, after = upgrade(settings.effective_database_url)
-    where = open_catalog(settings).display_url
+    with open_catalog(settings) as catalog:
+        where = catalog.display_url
     if before == after:
         err.print(f"catalog {where} is up to date (schema {after})", highlight=False)
     else:
@@ -110,8 +111,10 @@ def ingest(
 
     if layout not in ("frigate", "flat"):
         raise UserError(f"--layout: {layout!r} is not one of frigate, flat")
-    catalog = open_catalog(load_settings())
-    with progress("ingest", total=None, enabled=not as_json) as bar:
+    with (
+        open_catalog(load_settings()) as catalog,
+        progress("ingest", total=None, enabled=not as_json) as bar,
+    ):
         report = run_ingest(catalog, path, layout, camera, progress=lambda _p: bar.advance())  # type: ignore[arg-type]
     for severity, file, reason in report.problems():
         warn(file, f"{severity}: {reason}")
@@ -131,8 +134,7 @@ def ingest(
 @app.command()
 def cameras(as_json: JsonFlag = False) -> None:
     """List cameras with their recordings count and time range."""
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         stats = session.execute(
             select(
                 Camera,
@@ -178,7 +180,6 @@ def recordings(
     """List catalogued recordings in time order."""
     if status is not None and status not in RECORDING_STATUSES:
         raise UserError(f"--status: {status!r} is not one of {', '.join(RECORDING_STATUSES)}")
-    catalog = open_catalog(load_settings())
     query = select(Recording, Camera.name).join(Camera).order_by(Recording.start_time, Camera.name)
     if camera is not None:
         query = query.where(Camera.name == camera)
@@ -186,7 +187,7 @@ def recordings(
         query = query.where(Recording.status == status)
     if since is not None:
         query = query.where(Recording.start_time >= parse_time(since, "--since"))
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         if (
             camera is not None
             and session.scalar(select(Camera).where(Camera.name == camera)) is None

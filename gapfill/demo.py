@@ -71,8 +71,7 @@ def demo(
     err.print("2/6 catalog and site signing keys", highlight=False)
     upgrade(settings.effective_database_url)
     init_keys(settings)
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         err.print("3/6 ingest", highlight=False)
         ingested = ingest(catalog, recordings)
         err.print("4/6 scan", highlight=False)
@@ -85,8 +84,6 @@ def demo(
             audit = audit_rows(session, None, None, None)
         figures = gather(catalog, settings, Window())
         pilot_report = write_report(figures, folder / "report") / HTML_NAME
-    finally:
-        catalog.dispose()
     sheets = [_contact_sheet(r.clip_path) for r in results if r.clip_path is not None]
 
     emit(

@@ -54,6 +54,6 @@ def make_site(catalog: Catalog, tmp_path: Path, roles: tuple[str, ...] = ROLES) 
 
 
 def client(site: Site, **kwargs: object) -> TestClient:
-    # https base URL: the session cookie is Secure by default and httpx honours that.
+    # https base URL: the session cookie is Secure by default and the client honours that.
     app = create_app(site.settings, catalog=site.catalog, **kwargs)  # type: ignore[arg-type]
     return TestClient(app, base_url="https://testserver")

@@ -48,6 +48,13 @@ def login(http: TestClient, token: str, name: str = "") -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
 
 
+def _replace_cookie(http: TestClient, name: str, value: str) -> None:
+    """Swap the value of a cookie the server set, keeping its domain and path; setting it anew
+    would add a second cookie of the same name beside the server's."""
+    cookie = next(c for c in http.cookies.jar if c.name == name)
+    http.cookies.set(name, value, domain=cookie.domain, path=cookie.path)
+
+
 def test_roles_and_authentication(site: Site) -> None:
     http = client(site)
     clip_id = site.clip.clip_id
@@ -235,9 +242,9 @@ def test_session_cookie_and_csrf(site: Site) -> None:
 
     # A tampered cookie is no session; a revoked token ends the session.
     good = http.cookies[SESSION_COOKIE]
-    http.cookies.set(SESSION_COOKIE, good[:-2] + ("AA" if not good.endswith("AA") else "BB"))
+    _replace_cookie(http, SESSION_COOKIE, good[:-2] + ("AA" if not good.endswith("AA") else "BB"))
     assert http.get("/api/me").status_code == 401
-    http.cookies.set(SESSION_COOKIE, good)
+    _replace_cookie(http, SESSION_COOKIE, good)
     assert http.get("/api/me").status_code == 200
     with site.catalog.session() as session:
         session.execute(update(ApiToken).values(revoked_at=dt.datetime.now(dt.UTC)))

@@ -35,7 +35,8 @@ def test_migrations_match_models(catalog: Catalog) -> None:
 def test_upgrade_is_idempotent(catalog_url: str) -> None:
     assert upgrade(catalog_url) == (None, head_revision())
     assert upgrade(catalog_url) == (head_revision(), head_revision())
-    tables = set(inspect(Catalog(catalog_url).engine).get_table_names())
+    with Catalog(catalog_url) as catalog:
+        tables = set(inspect(catalog.engine).get_table_names())
     assert {
         "cameras",
         "recordings",

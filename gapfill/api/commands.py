@@ -74,8 +74,7 @@ def users_add(
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
 
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         user, token = create_user(session, name, role, cli_actor())
         role = user.role
     err.print(
@@ -93,8 +92,7 @@ def users_token(name: Annotated[str, typer.Argument(help="An existing user.")]) 
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
 
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         token = new_token_for(session, name, cli_actor())
     err.print(f"new token for {name}; it will not be shown again", highlight=False, markup=False)
     print(token)
@@ -109,8 +107,7 @@ def users_list(
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
 
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         rows = list_users(session)
     emit(
         rows,
@@ -127,7 +124,6 @@ def users_revoke(name: Annotated[str, typer.Argument(help="The user to lock out.
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
 
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         count = revoke_user(session, name, cli_actor())
     err.print(f"revoked {name}: {count} token(s)", highlight=False, markup=False)

@@ -39,7 +39,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Catalog:
-    """One database: its engine and a session factory."""
+    """One database: its engine and a session factory. A context manager: leaving the block
+    closes the engine's pooled connections (`with open_catalog(settings) as catalog:`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -78,6 +79,12 @@ class Catalog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
 
 
 def alembic_config(url: str) -> Any:
@@ -142,5 +149,9 @@ def sqlite_write_lock(session: Session) -> None:
 def open_catalog(settings: Settings) -> Catalog:
     """The configured catalog, refused unless `gapfill init` has brought it to this version."""
     catalog = Catalog(settings.effective_database_url)
-    catalog.require_schema()
+    try:
+        catalog.require_schema()
+    except BaseException:
+        catalog.dispose()
+        raise
     return catalog

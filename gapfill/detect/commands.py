@@ -34,8 +34,7 @@ def scan(
 
     settings = load_settings()
     since_time = parse_time(since, "--since") if since is not None else None
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         report = run_scan(
             catalog,
             settings,
@@ -45,8 +44,6 @@ def scan(
             workers=workers,
             progress=not json_output,
         )
-    finally:
-        catalog.dispose()
     summary = report.as_dict()
     if not json_output:
         for problem in summary.pop("problems"):
@@ -67,11 +64,8 @@ def defects(
         raise UserError(f"--kind: {kind!r} is not one of {', '.join(DEFECT_KINDS)}")
     if state is not None and state not in DEFECT_STATES:
         raise UserError(f"--state: {state!r} is not one of {', '.join(DEFECT_STATES)}")
-    catalog = open_catalog(load_settings())
-    try:
+    with open_catalog(load_settings()) as catalog:
         rows = list_defects(catalog, camera=camera, kind=kind, state=state)
-    finally:
-        catalog.dispose()
     emit(
         rows,
         [

@@ -57,44 +57,40 @@ def _job_rows(state: str | None) -> list[dict[str, object]]:
     from gapfill.catalog.models import Camera, Defect
     from gapfill.jobs import queue
 
-    catalog = open_catalog(load_settings())
-    try:
-        with catalog.session() as session:
-            jobs = queue.list_jobs(session, state)
-            defects = {
-                d.id: (d, name)
-                for d, name in session.execute(
-                    select(Defect, Camera.name)
-                    .join(Camera, Defect.camera_id == Camera.id)
-                    .where(Defect.id.in_({j.defect_id for j in jobs}))
-                )
-            }
-            rows = []
-            for job in jobs:
-                defect, camera = defects[job.defect_id]
-                rows.append(
-                    {
-                        "id": job.id,
-                        "defect_id": job.defect_id,
-                        "camera": camera,
-                        "kind": defect.kind,
-                        "defect_start": defect.start_time,
-                        "defect_state": defect.state,
-                        "state": job.state,
-                        "attempts": job.attempts,
-                        "max_attempts": job.max_attempts,
-                        "claimed_by": job.claimed_by,
-                        "heartbeat_at": job.heartbeat_at,
-                        "lease_expires_at": job.lease_expires_at,
-                        "not_before": job.not_before,
-                        "created_at": job.created_at,
-                        "started_at": job.started_at,
-                        "finished_at": job.finished_at,
-                        "error": job.error,
-                    }
-                )
-    finally:
-        catalog.dispose()
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
+        jobs = queue.list_jobs(session, state)
+        defects = {
+            d.id: (d, name)
+            for d, name in session.execute(
+                select(Defect, Camera.name)
+                .join(Camera, Defect.camera_id == Camera.id)
+                .where(Defect.id.in_({j.defect_id for j in jobs}))
+            )
+        }
+        rows = []
+        for job in jobs:
+            defect, camera = defects[job.defect_id]
+            rows.append(
+                {
+                    "id": job.id,
+                    "defect_id": job.defect_id,
+                    "camera": camera,
+                    "kind": defect.kind,
+                    "defect_start": defect.start_time,
+                    "defect_state": defect.state,
+                    "state": job.state,
+                    "attempts": job.attempts,
+                    "max_attempts": job.max_attempts,
+                    "claimed_by": job.claimed_by,
+                    "heartbeat_at": job.heartbeat_at,
+                    "lease_expires_at": job.lease_expires_at,
+                    "not_before": job.not_before,
+                    "created_at": job.created_at,
+                    "started_at": job.started_at,
+                    "finished_at": job.finished_at,
+                    "error": job.error,
+                }
+            )
     return rows
 
 
@@ -160,24 +156,20 @@ def _change(job_id: int, what: str, as_json: bool) -> None:
     from gapfill.catalog.db import open_catalog
     from gapfill.jobs import queue
 
-    catalog = open_catalog(load_settings())
-    try:
-        with catalog.session() as session:
-            if what == "retry":
-                job = queue.retry(session, job_id)
-            else:
-                job = queue.cancel(session, job_id, f"user:{_person()}")
-            result = {
-                "id": job.id,
-                "defect_id": job.defect_id,
-                "state": job.state,
-                "not_before": job.not_before,
-                "error": job.error,
-            }
-            if what == "retry" and job.id != job_id:
-                result["retry_of"] = job_id
-    finally:
-        catalog.dispose()
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
+        if what == "retry":
+            job = queue.retry(session, job_id)
+        else:
+            job = queue.cancel(session, job_id, f"user:{_person()}")
+        result = {
+            "id": job.id,
+            "defect_id": job.defect_id,
+            "state": job.state,
+            "not_before": job.not_before,
+            "error": job.error,
+        }
+        if what == "retry" and job.id != job_id:
+            result["retry_of"] = job_id
     emit_object(result, as_json)
 
 
@@ -194,11 +186,8 @@ def schedule(
     settings = load_settings()
     rows = schedule_plan(settings, repair_now=repair_now)
     try:
-        catalog = Catalog(settings.effective_database_url)
-        try:
+        with Catalog(settings.effective_database_url) as catalog:
             stored = next_runs_of_stored_jobs(catalog)
-        finally:
-            catalog.dispose()
     except Exception:  # no catalog yet: the plan from the configuration is still right
         stored = {}
     for row in rows:
@@ -239,7 +228,6 @@ def daemon(
     settings = load_settings()
     if not settings.recordings_dirs:
         raise UserError("recordings_dirs is empty: set GAPFILL_RECORDINGS_DIRS or gapfill.toml")
-    catalog = open_catalog(settings)
     options = DaemonOptions(
         workers=settings.workers if workers is None else workers,
         repair_now=repair_now,
@@ -249,7 +237,8 @@ def daemon(
         poll_seconds=poll_seconds,
         metrics_host=settings.metrics_host if metrics_host is None else metrics_host,
     )
-    Daemon(catalog, settings, options).run()
+    with open_catalog(settings) as catalog:
+        Daemon(catalog, settings, options).run()
 
 
 def worker(
@@ -276,38 +265,37 @@ def worker(
     from gapfill.jobs.worker import Worker, WorkerOptions, install_signal_handlers
 
     settings = load_settings()
-    catalog = open_catalog(settings)
-    registry = DaemonMetrics(catalog)
-    options = WorkerOptions(
-        lease_seconds=lease_seconds,
-        poll_seconds=poll_seconds,
-        repair_now=repair_now,
-        max_jobs=max_jobs,
-    )
-    runner = Worker(
-        catalog,
-        settings,
-        options,
-        on_outcome=lambda o: registry.observe_repair(o.outcome, o.seconds),
-    )
-    server = None
-    if metrics and settings.metrics_port:
+    with open_catalog(settings) as catalog:
+        registry = DaemonMetrics(catalog)
+        options = WorkerOptions(
+            lease_seconds=lease_seconds,
+            poll_seconds=poll_seconds,
+            repair_now=repair_now,
+            max_jobs=max_jobs,
+        )
+        runner = Worker(
+            catalog,
+            settings,
+            options,
+            on_outcome=lambda o: registry.observe_repair(o.outcome, o.seconds),
+        )
+        server = None
+        if metrics and settings.metrics_port:
+            try:
+                server = serve(
+                    registry,
+                    settings.metrics_port,
+                    lambda: (not runner.stop.is_set(), {"worker": runner.identity}),
+                    settings.metrics_host if metrics_host is None else metrics_host,
+                )
+            except OSError as exc:
+                raise UserError(
+                    f"metrics {metrics_host or settings.metrics_host}:{settings.metrics_port}: "
+                    f"cannot listen: {exc.strerror}"
+                ) from None
+        install_signal_handlers(runner, settings.shutdown_grace_seconds)
         try:
-            server = serve(
-                registry,
-                settings.metrics_port,
-                lambda: (not runner.stop.is_set(), {"worker": runner.identity}),
-                settings.metrics_host if metrics_host is None else metrics_host,
-            )
-        except OSError as exc:
-            raise UserError(
-                f"metrics {metrics_host or settings.metrics_host}:{settings.metrics_port}: "
-                f"cannot listen: {exc.strerror}"
-            ) from None
-    install_signal_handlers(runner, settings.shutdown_grace_seconds)
-    try:
-        runner.run()
-    finally:
-        if server is not None:
-            server.shutdown()
-        catalog.dispose()
+            runner.run()
+        finally:
+            if server is not None:
+                server.shutdown()

@@ -286,7 +286,6 @@ class Daemon:
             self.server.shutdown()
         busy = self.context.running
         tasks.bind(None)
-        self.catalog.dispose()
         log.warning("daemon stopped", extra={"tasks_interrupted": busy})
         for handler in logging.getLogger().handlers:
             handler.flush()

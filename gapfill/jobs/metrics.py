@@ -147,7 +147,17 @@ class DaemonMetrics:
         return generate_latest(self.registry)
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True  # a scrape in flight does not hold up the daemon's exit
+
+    def shutdown(self) -> None:
+        """Stop serving and close the listening socket (the base class leaves it open: the port
+        would stay bound until the process exits)."""
+        super().shutdown()
+        self.server_close()
+
+
+class _IPv6Server(MetricsServer):
     address_family = socket.AF_INET6
 
 
@@ -156,7 +166,7 @@ def serve(
     port: int,
     health: Callable[[], tuple[bool, dict[str, Any]]],
     host: str = "127.0.0.1",
-) -> ThreadingHTTPServer:
+) -> MetricsServer:
     """Serve /metrics and /healthz in a background thread; returns the server (shutdown() it)."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -180,9 +190,8 @@ def serve(
             pass
 
     # An IPv6 address such as "::" (every interface, IPv4 too on Linux) needs an IPv6 socket.
-    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server_class = _IPv6Server if ":" in host else MetricsServer
     server = server_class((host, port), Handler)
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     return server

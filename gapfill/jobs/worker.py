@@ -355,17 +355,14 @@ def worker_process_main(options: WorkerOptions, events: Any = None) -> None:
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_json)
-    catalog = open_catalog(settings)
 
     def report(outcome: Outcome) -> None:
         if events is not None:
             events.put(("outcome", outcome))
 
-    worker = Worker(catalog, settings, options, on_outcome=report)
-    install_signal_handlers(worker, settings.shutdown_grace_seconds)
-    stop_when_orphaned(worker, settings.shutdown_grace_seconds)
-    try:
+    with open_catalog(settings) as catalog:
+        worker = Worker(catalog, settings, options, on_outcome=report)
+        install_signal_handlers(worker, settings.shutdown_grace_seconds)
+        stop_when_orphaned(worker, settings.shutdown_grace_seconds)
         worker.run()
-    finally:
-        catalog.dispose()
     sys.exit(0)

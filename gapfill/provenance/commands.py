@@ -85,23 +85,19 @@ def keys_rotate(
         "recorded": catalog is not None,
     }
     if catalog is not None:
-        try:
-            with catalog.session() as session:
-                append_event(
-                    session,
-                    ROTATE_KEY_ACTION,
-                    cli_actor(),
-                    SIGNING_CERT_SUBJECT,
-                    rotation.new_fingerprint,
-                    {
-                        "previous_cert_sha256": rotation.old_fingerprint,
-                        "ca_cert_sha256": rotation.ca_fingerprint,
-                        "not_after": rotation.not_after.isoformat(),
-                    },
-                )
-                session.commit()
-        finally:
-            catalog.dispose()
+        with catalog, catalog.session() as session:
+            append_event(
+                session,
+                ROTATE_KEY_ACTION,
+                cli_actor(),
+                SIGNING_CERT_SUBJECT,
+                rotation.new_fingerprint,
+                {
+                    "previous_cert_sha256": rotation.old_fingerprint,
+                    "ca_cert_sha256": rotation.ca_fingerprint,
+                    "not_after": rotation.not_after.isoformat(),
+                },
+            )
     emit_object(result, as_json)
     if unrecorded is not None:
         err.print(
@@ -127,7 +123,8 @@ def verify(
     if path is not None and all_:
         raise UserError("verify: give either a clip PATH or --all, not both")
     settings = load_settings()
-    report = run_verify(open_catalog(settings), settings, path=path, all_clips=all_)
+    with open_catalog(settings) as catalog:
+        report = run_verify(catalog, settings, path=path, all_clips=all_)
     if json_output:
         emit_object(report.to_json(), as_json=True)
     else:
@@ -166,8 +163,7 @@ def audit(
     end = parse_time(to, "--to") if to is not None else None
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to: {to!r} is not after --from {from_!r}")
-    catalog = open_catalog(load_settings())
-    with catalog.session() as session:
+    with open_catalog(load_settings()) as catalog, catalog.session() as session:
         rows = audit_rows(session, camera, start, end)
     if csv_output:
         write_audit_csv(rows, sys.stdout)

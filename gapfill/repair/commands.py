@@ -83,12 +83,9 @@ def repair(
     becomes unrepairable with the reason. Originals are never modified.
     """
     settings = load_settings()
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         ids = select_defects(catalog, camera, defect, since)
         results = repair_all(catalog, settings, ids, dry_run, show=not json_output)
-    finally:
-        catalog.dispose()
     emit(
         [r.as_dict() for r in results],
         ["defect_id", "state", "synthetic_frames", "clip_path", "reason"],

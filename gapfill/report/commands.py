@@ -44,10 +44,7 @@ def report(
     if start is not None and end is not None and end <= start:
         raise UserError(f"--until: {until!r} is not after --since {since!r}")
     settings = load_settings()
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         figures = gather(catalog, settings, Window(start, end, camera))
-    finally:
-        catalog.dispose()
     folder = write_report(figures, out)
     print(folder / HTML_NAME)

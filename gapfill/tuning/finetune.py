@@ -89,11 +89,8 @@ def catalog_shots(
     until: dt.datetime | None,
 ) -> Footage:
     """The camera's good footage from the configured catalog (for `gapfill train --camera`)."""
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         return camera_footage(catalog, camera, config, since, until)
-    finally:
-        catalog.dispose()
 
 
 def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) -> FinetuneResult:
@@ -102,8 +99,7 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
 
     if request.steps <= 0:
         raise UserError(f"--steps: must be positive, got {request.steps}")
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         parent = _parent_folder(catalog, settings, request)
         config = _parent_config(parent, request.tiny)
         parent_sha = checkpoint_sha256(parent)
@@ -140,8 +136,6 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
-    finally:
-        catalog.dispose()
 
 
 def _parent_folder(catalog: Catalog, settings: Settings, request: FinetuneRequest) -> Path:
