@@ -66,9 +66,9 @@ def train_on_clips(
     stage: int,
     steps: int,
     synth_seeds: tuple[int, int] | None,
+    config: MaltConfig,
     seed: int = 0,
     resume: bool = False,
-    tiny: bool = False,
     memory_noise: bool = True,
     batch: int = 4,
     lr: float | None = None,
@@ -79,10 +79,10 @@ def train_on_clips(
     device: str = "cpu",
     workers: int = 0,
     photos: bool = False,
-    config_path: Path | None = None,
 ) -> Path:
-    """Train one stage on simulated scenes plus `clip_paths` and `extra_shots` (a camera's footage
-    from the catalog, gapfill.tuning); returns the exported checkpoint."""
+    """Train one stage of a model of `config`'s sizes (model_sizes) on simulated scenes plus
+    `clip_paths` and `extra_shots` (a camera's footage from the catalog, gapfill.tuning); returns
+    the exported checkpoint."""
     from gapfill.model.data import load_training_clips
     from gapfill.model.train import TrainOptions, run_training
 
@@ -90,9 +90,6 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
-    if config_path is not None and (tiny or init is not None):
-        raise UserError("--config: not with --tiny or --init (they bring their own sizes)")
-    config = model_sizes(tiny, config_path)
     shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
         out=Path(out),
@@ -221,6 +218,8 @@ def train(
             raise UserError("--config: not with --finetune (the parent brings its own sizes)")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
+    elif config_file is not None and (tiny or init is not None):
+        raise UserError("--config: not with --tiny or --init (they bring their own sizes)")
 
     import torch
 
@@ -264,11 +263,11 @@ def train(
             f"{result.path}"
         )
         return
+    sizes = model_sizes(tiny, config_file)
     extra_shots = None
     if camera is not None:
         from gapfill.tuning.finetune import catalog_shots
 
-        sizes = model_sizes(tiny, config_file)
         extra_shots = catalog_shots(load_settings(), camera, sizes, *window).shots
     assert out is not None
     export = train_on_clips(
@@ -277,9 +276,9 @@ def train(
         stage or 1,
         steps,
         seeds,
+        sizes,
         seed=seed,
         resume=resume,
-        tiny=tiny,
         memory_noise=not no_memory_noise,
         batch=batch,
         lr=lr,
@@ -290,7 +289,6 @@ def train(
         device=device,
         workers=workers,
         photos=photos,
-        config_path=config_file,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 
