@@ -106,3 +106,11 @@ def test_an_unfetched_clip_says_how_to_fetch_it(
     monkeypatch.setattr(clips, "fetched_clip_dir", lambda: tmp_path / "empty")
     with pytest.raises(UserError, match="make real-clips"):
         clip_path("vtest.avi")
+
+
+def test_a_missing_archive_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.tar.gz"
+    with pytest.raises(SystemExit) as exit_info:
+        fetch_clips.main(["--sdist", str(missing), "--dest", str(tmp_path / "clips")])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == f"error: {missing}: no such file"

