@@ -73,7 +73,12 @@ def keys_rotate(
             catalog = open_catalog(settings)
         except UserError as exc:
             unrecorded = str(exc)
-    rotation = rotate_signing_key(settings)
+    try:
+        rotation = rotate_signing_key(settings)
+    except BaseException:
+        if catalog is not None:
+            catalog.dispose()
+        raise
     result: dict[str, object] = {
         "signing_cert": str(rotation.keys.signing_cert),
         "signing_key": str(rotation.keys.signing_key),
