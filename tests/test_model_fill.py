@@ -121,8 +121,22 @@ def test_fill_file_spans_and_refusals(tiny_checkpoint: Path, footage: np.ndarray
         fill_file(source, tmp_path / "bad.mp4", ["25:40"], model=tiny_checkpoint)
     with pytest.raises(UserError, match="START:END"):
         fill_file(source, tmp_path / "bad.mp4", ["x"], model=tiny_checkpoint)
+    with pytest.raises(UserError, match="ends before it starts"):
+        fill_file(source, tmp_path / "bad.mp4", ["9:4"], model=tiny_checkpoint)
+    with pytest.raises(UserError, match=r"ending in \.mp4"):
+        fill_file(source, tmp_path / "bad.txt", ["3:5"], model=tiny_checkpoint)
     with pytest.raises(UserError, match="overwrite the input"):
         fill_file(source, source, ["3:5"], model=tiny_checkpoint)
     with pytest.raises(UserError, match="no such file"):
         fill_file(tmp_path / "absent.mp4", tmp_path / "o.mp4", [], model=tiny_checkpoint)
-    assert not (tmp_path / "bad.mp4").exists()
+    assert not (tmp_path / "bad.mp4").exists() and not (tmp_path / "bad.txt").exists()
+
+
+def test_overlapping_spans_are_one_hole(tiny_checkpoint: Path, footage: np.ndarray, tmp_path):
+    """Each frame is predicted once, from the real frames around the whole hole."""
+    source = tmp_path / "clip.mp4"
+    _write_video(source, footage[:30], skip=range(0))
+    report = fill_file(
+        source, tmp_path / "out.mp4", ["12:16", "4:8", "6:10", "10:11"], model=tiny_checkpoint
+    )
+    assert report.holes == ((4, 11), (12, 16)) and report.filled == 11

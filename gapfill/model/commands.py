@@ -331,7 +331,9 @@ def fill(
     """Fill holes in a video with MALT and write every frame at the nominal rate.
 
     Without --span, holes are found in the timeline (missing timestamps); with --span, those frame
-    ranges are replaced by predictions. The output is an evaluation artefact: no marks yet.
+    ranges are replaced by predictions (overlapping spans are one hole). The output is an
+    evaluation artefact: unmarked and not recorded. `gapfill repair` writes flagged, signed and
+    catalogued reconstructions.
     """
     from gapfill.config import load_settings
     from gapfill.model.fill import resolve_backend

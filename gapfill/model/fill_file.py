@@ -20,6 +20,7 @@ from gapfill.model.fill import DEFAULT_MEMORY_BUDGET, fill_gap
 
 BEFORE_FRAMES = 64
 AFTER_FRAMES = 32
+MP4_SUFFIXES = (".mp4", ".m4v", ".mov")  # names players take for what VideoWriter writes
 
 
 @dataclass(frozen=True)
@@ -30,17 +31,27 @@ class FillReport:
 
 
 def parse_spans(spans: list[str], n_frames: int) -> list[tuple[int, int]]:
-    """["10:20", ...] -> [(10, 20), ...], checked against the timeline's length."""
+    """["10:20", ...] -> [(10, 20), ...] in time order, checked against the timeline's length.
+    Spans that overlap or touch are one hole: filling them one by one would predict some frames
+    twice, each time with the other span's frames counted as missing."""
     parsed = []
     for text in spans:
         try:
             start, end = (int(part) for part in text.split(":", 1))
         except ValueError:
             raise UserError(f"--span: expected START:END frame numbers, got {text!r}") from None
-        if not 0 <= start < end <= n_frames:
+        if end <= start:
+            raise UserError(f"--span: {text} ends before it starts (END is exclusive)")
+        if start < 0 or end > n_frames:
             raise UserError(f"--span: {text} is outside the timeline's frames 0:{n_frames}")
         parsed.append((start, end))
-    return parsed
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(parsed):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def read_timeline(path: Path, memory_budget: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -112,6 +123,8 @@ def fill_file(
         raise UserError(
             f"{output}: the output would overwrite the input; originals are never touched"
         )
+    if output.suffix.lower() not in MP4_SUFFIXES:
+        raise UserError(f"{output}: the output is H.264 in MP4; give it a name ending in .mp4")
     if not output.parent.is_dir():
         raise UserError(f"{output.parent}: output folder does not exist")
     frames, present, fps = read_timeline(input, memory_budget)
