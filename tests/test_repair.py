@@ -217,3 +217,23 @@ def test_missing_checkpoint_is_a_user_error(
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a MALT checkpoint" in err[0]
+
+
+def test_unreadable_signing_keys_are_refused_before_any_work(
+    site: tuple[Path, list[Path]], catalog: Catalog, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Without a key every clip would fail after its fill: refuse at once, leave defects open."""
+    from gapfill.cli import main
+    from gapfill.config import load_settings
+
+    signer = load_settings().effective_keys_dir / "signer.key"
+    signer.rename(tmp_path / "elsewhere.key")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["repair"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "signer.key" in err[0] and "keys init" in err[0]
+    with catalog.session() as session:
+        assert set(session.scalars(select(Defect.state))) == {"open"}
+        assert session.scalar(select(func.count()).select_from(SyntheticClip)) == 0

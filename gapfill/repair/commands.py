@@ -12,6 +12,7 @@ from gapfill.catalog.models import Camera, Defect
 from gapfill.config import Settings, load_settings
 from gapfill.console import emit, progress
 from gapfill.errors import UserError
+from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.repair.models import configured_checkpoint
 from gapfill.repair.run import RepairResult, finish_interrupted, repair_defect
 from gapfill.times import parse_time
@@ -51,6 +52,7 @@ def repair_all(
     open; the others go on."""
     configured_checkpoint(settings)  # a missing or broken model is refused before any work
     if not dry_run:
+        C2paSigner.from_settings(settings)  # so are signing keys that cannot be read
         finish_interrupted(catalog)
     results = []
     with progress("repair", total=len(defect_ids), enabled=show) as bar:
