@@ -152,12 +152,22 @@ class Autoencoder(nn.Module):
         # Training keeps its random streams on the CPU, whatever the device: draw there, then move.
         noise = torch.randn(mean.shape, generator=generator).to(mean.device)
         z = mean + noise * torch.exp(0.5 * logvar)
-        recon = self.decoder(z)
-        l1 = (recon - frames).abs().mean()
-        grad = _gradient_l1(recon, frames)
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
-        total = l1 + grad + kl_weight * kl
-        return total, {"l1": l1.item(), "grad": grad.item(), "kl": kl.item()}
+        return stage1_loss(self.decoder(z), frames, mean, logvar, kl_weight)
+
+
+def stage1_loss(
+    recon: torch.Tensor,
+    frames: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    kl_weight: float = 1e-4,
+) -> tuple[torch.Tensor, dict]:
+    """L1 + L1 of image gradients (keeps edges sharp) + `kl_weight` x the KL to N(0, 1)."""
+    l1 = (recon - frames).abs().mean()
+    grad = _gradient_l1(recon, frames)
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+    total = l1 + grad + kl_weight * kl
+    return total, {"l1": l1.item(), "grad": grad.item(), "kl": kl.item()}
 
 
 def _gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
