@@ -132,11 +132,17 @@ def test_fill_file_spans_and_refusals(tiny_checkpoint: Path, footage: np.ndarray
     assert not (tmp_path / "bad.mp4").exists() and not (tmp_path / "bad.txt").exists()
 
 
-def test_overlapping_spans_are_one_hole(tiny_checkpoint: Path, footage: np.ndarray, tmp_path):
-    """Each frame is predicted once, from the real frames around the whole hole."""
+def test_spans_and_timeline_holes_are_filled_together(
+    tiny_checkpoint: Path, footage: np.ndarray, tmp_path: Path
+) -> None:
+    """A timeline hole outside the spans is filled too (no black frames), and ranges that overlap
+    or touch are one hole: each frame is predicted once, from the real frames around it all."""
     source = tmp_path / "clip.mp4"
-    _write_video(source, footage[:30], skip=range(0))
+    _write_video(source, footage[:30], skip=range(20, 24))
     report = fill_file(
         source, tmp_path / "out.mp4", ["12:16", "4:8", "6:10", "10:11"], model=tiny_checkpoint
     )
-    assert report.holes == ((4, 11), (12, 16)) and report.filled == 11
+    assert report.holes == ((4, 11), (12, 16), (20, 24)) and report.filled == 15
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        written = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(written) == 30 and min(frame.mean() for frame in written[20:24]) > 20  # not black

@@ -330,10 +330,10 @@ def fill(
 ) -> None:
     """Fill holes in a video with MALT and write every frame at the nominal rate.
 
-    Without --span, holes are found in the timeline (missing timestamps); with --span, those frame
-    ranges are replaced by predictions (overlapping spans are one hole). The output is an
-    evaluation artefact: unmarked and not recorded. `gapfill repair` writes flagged, signed and
-    catalogued reconstructions.
+    The holes in the timeline (missing timestamps) are filled, and with --span those frame ranges
+    are replaced by predictions as well (spans that overlap or touch a hole are one hole). The
+    output is an evaluation artefact: unmarked and not recorded. `gapfill repair` writes flagged,
+    signed and catalogued reconstructions.
     """
     from gapfill.config import load_settings
     from gapfill.model.fill import resolve_backend

@@ -31,9 +31,7 @@ class FillReport:
 
 
 def parse_spans(spans: list[str], n_frames: int) -> list[tuple[int, int]]:
-    """["10:20", ...] -> [(10, 20), ...] in time order, checked against the timeline's length.
-    Spans that overlap or touch are one hole: filling them one by one would predict some frames
-    twice, each time with the other span's frames counted as missing."""
+    """["10:20", ...] -> [(10, 20), ...], checked against the timeline's length."""
     parsed = []
     for text in spans:
         try:
@@ -45,8 +43,14 @@ def parse_spans(spans: list[str], n_frames: int) -> list[tuple[int, int]]:
         if start < 0 or end > n_frames:
             raise UserError(f"--span: {text} is outside the timeline's frames 0:{n_frames}")
         parsed.append((start, end))
+    return parsed
+
+
+def merge_holes(holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) ranges in time order, those that overlap or touch made one: filling them one
+    by one would predict some frames twice, each time with the other's frames counted missing."""
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(parsed):
+    for start, end in sorted(holes):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
@@ -128,7 +132,8 @@ def fill_file(
     if not output.parent.is_dir():
         raise UserError(f"{output.parent}: output folder does not exist")
     frames, present, fps = read_timeline(input, memory_budget)
-    holes = parse_spans(spans, len(frames)) if spans else missing_runs(present)
+    # The timeline's own holes are filled too: the output has every frame at the nominal rate.
+    holes = merge_holes(parse_spans(spans, len(frames)) + missing_runs(present))
     for start, end in holes:
         present[start:end] = False
     filled = 0
