@@ -1,4 +1,4 @@
-"""Would an autoencoder that is given the first guess lift MALT's ceiling? An experiment, two arms.
+"""Would an autoencoder that codes a segment given its first guess lift MALT's ceiling? Arms.
 
 MALT's fill is the first guess plus a change the denoiser makes in the latent, decoded as
 `guess + D(z) - D(E(guess))`. With the real segment's latent in place of a sampled one (a perfect
@@ -8,17 +8,20 @@ autoencoder reconstructs real footage at about 20 dB, worse than the guess itsel
 holes on, so a perfect denoiser gains only +0.5-0.8 dB over the guess at 16 frames
 (benchmarks/latent_ceiling.py).
 
-Learned video codecs code a frame *given* a prediction of it (conditional coding): the decoder
-sees the prediction and the latent need only carry what it gets wrong. The arm `conditional` is
-the shipped autoencoder with the segment's first guess added to its encoder's and decoder's input
-(convolutions that start at zero, so at step 0 it is the shipped autoencoder) and an output skip
-that can copy the guess; a perfect denoiser's fill is then `D(E(x, guess), guess)` (column
-`conditional`), or that with the residual trick, `guess + D(E(x, g), g) - D(E(g, g), g)`. The arm
-`control` is the same autoencoder fine-tuned the same steps on the same batches without the guess.
-Both train on training footage only (simulated cameras, photo scenes, the training clips); the
-table is the perfect denoiser's fill on the real evaluation clips at the working size.
+Learned video codecs code a frame *given* a prediction of it. The arms, each starting from the
+shipped autoencoder and fine-tuned the same steps on the same batches of training footage only
+(simulated cameras, photo scenes, the training clips):
+- `control`: the shipped scheme, fine-tuned on frames;
+- `conditional`: the segment's first guess added to the encoder's and decoder's input
+  (convolutions that start at zero, so at step 0 it is the shipped autoencoder) and an output
+  skip that can copy the guess; fill `D(E(x, g), g)`, or with the residual trick
+  `g + D(E(x, g), g) - D(E(g, g), g)` (column `conditional residual`);
+- `residual`: the autoencoder codes what the guess gets wrong, `(x - g) / 2`; fill
+  `g + 2 D(E((x - g) / 2))`.
+The table is each arm's perfect denoiser's fill on the real evaluation clips at the working size.
 
-    .venv/bin/python benchmarks/conditional_decoder.py --steps 1000 --out artifacts/cond-ae
+    .venv/bin/python benchmarks/conditional_decoder.py --arms control,conditional,residual \
+        --steps 1000 --out artifacts/cond-ae
 """
 
 from __future__ import annotations
@@ -123,24 +126,90 @@ def training_batch(sampler: FootageSampler, rng: np.random.Generator, batch: int
     return torch.from_numpy(np.concatenate(reals)), torch.from_numpy(np.concatenate(guesses))
 
 
-def train(args: argparse.Namespace, control: Autoencoder, cond: ConditionalAutoencoder) -> None:
+class Arm:
+    """One way to code a segment: a trainable autoencoder, its stage 1 loss on a batch, and the
+    fill a perfect denoiser would get through it (frames in [-1, 1], (B, 3, T, H, W))."""
+
+    def __init__(self, name: str, module: nn.Module):
+        self.name, self.module = name, module
+
+    def loss(self, real: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fills(self, real: torch.Tensor, guess: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class LatentChangeArm(Arm):
+    """The shipped scheme: code frames; the fill is `g + D(E(x)) - D(E(g))`."""
+
+    def loss(self, real, guess):
+        return self.module.loss(real)[0]
+
+    def fills(self, real, guess):
+        m = self.module
+        return {self.name: guess + m.decode(m.encode(real)) - m.decode(m.encode(guess))}
+
+
+class ConditionalArm(Arm):
+    """ConditionalAutoencoder: the fill is `D(E(x, g), g)`, or that with the residual trick."""
+
+    def loss(self, real, guess):
+        mean, logvar = self.module.encode_stats(real, guess)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        return stage1_loss(self.module.decode(z, guess), real, mean, logvar)[0]
+
+    def fills(self, real, guess):
+        m = self.module
+        decoded = m.decode(m.encode_stats(real, guess)[0], guess)
+        own = m.decode(m.encode_stats(guess, guess)[0], guess)  # the guess's own decoding
+        return {self.name: decoded, f"{self.name} residual": guess + decoded - own}
+
+
+class ResidualArm(Arm):
+    """Code what the guess gets wrong, `(x - g) / 2`, not the frames: the fill is
+    `g + 2 D(E((x - g) / 2))`. A good guess leaves a sparse, mostly zero picture to code."""
+
+    def loss(self, real, guess):
+        return self.module.loss((real - guess) / 2)[0]
+
+    def fills(self, real, guess):
+        m = self.module
+        return {self.name: guess + 2 * m.decode(m.encode((real - guess) / 2))}
+
+
+def make_arms(names: list[str], parent: Autoencoder, channels) -> list[Arm]:
+    kinds = {
+        "control": lambda: LatentChangeArm("control", copy.deepcopy(parent)),
+        "conditional": lambda: ConditionalArm(
+            "conditional", ConditionalAutoencoder(parent, channels)
+        ),
+        "residual": lambda: ResidualArm("residual", copy.deepcopy(parent)),
+    }
+    unknown = set(names) - set(kinds)
+    if unknown:
+        raise SystemExit(f"--arms: unknown {sorted(unknown)}; choose from {sorted(kinds)}")
+    return [kinds[name]() for name in names]
+
+
+def train(args: argparse.Namespace, arms: list[Arm]) -> None:
+    """Train every arm the same steps on the same batches; resumable from args.out/state.pt."""
     state_path = args.out / "state.pt"
-    params = {"control": control, "conditional": cond}
     optimizers = {
-        name: torch.optim.AdamW(m.parameters(), lr=args.lr, weight_decay=0.0)
-        for name, m in params.items()
+        arm.name: torch.optim.AdamW(arm.module.parameters(), lr=args.lr, weight_decay=0.0)
+        for arm in arms
     }
     step = 0
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False)
-        for name, m in params.items():
-            m.load_state_dict(state[name])
-            optimizers[name].load_state_dict(state[f"{name}_optimizer"])
+        for arm in arms:
+            arm.module.load_state_dict(state[arm.name])
+            optimizers[arm.name].load_state_dict(state[f"{arm.name}_optimizer"])
         step = state["step"]
     config = load_model(args.model).config
     shots = load_training_clips(list(TRAIN_CLIPS), config)
     photos = load_photos()
-    losses = {name: [] for name in params}
+    losses: dict[str, list[float]] = {arm.name: [] for arm in arms}
     bar = tqdm(total=args.steps, initial=step, desc="train", unit="step")
     while step < args.steps:
         rng = np.random.Generator(np.random.PCG64([args.seed, step]))
@@ -148,40 +217,32 @@ def train(args: argparse.Namespace, control: Autoencoder, cond: ConditionalAutoe
         torch.manual_seed(args.seed * 100_003 + step)
         real, guess = training_batch(sampler, rng, args.batch)
         lr = args.lr * min(1.0, (step + 1) / 50)
-        for name, model in params.items():
-            for group in optimizers[name].param_groups:
+        for arm in arms:
+            for group in optimizers[arm.name].param_groups:
                 group["lr"] = lr
-            if name == "control":
-                mean, logvar = model.encoder(real)
-                z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-                recon = model.decode(z)
-            else:
-                mean, logvar = model.encode_stats(real, guess)
-                z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-                recon = model.decode(z, guess)
-            loss, _ = stage1_loss(recon, real, mean, logvar)
-            optimizers[name].zero_grad(set_to_none=True)
+            loss = arm.loss(real, guess)
+            optimizers[arm.name].zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizers[name].step()
-            losses[name].append(loss.item())
+            torch.nn.utils.clip_grad_norm_(arm.module.parameters(), 1.0)
+            optimizers[arm.name].step()
+            losses[arm.name].append(loss.item())
         step += 1
         bar.update(1)
         bar.set_postfix({n: f"{np.mean(v[-20:]):.4f}" for n, v in losses.items()})
         if step % 100 == 0 or step == args.steps:
-            state = {"step": step}
-            for name, m in params.items():
-                state[name] = m.state_dict()
-                state[f"{name}_optimizer"] = optimizers[name].state_dict()
+            state: dict = {"step": step}
+            for arm in arms:
+                state[arm.name] = arm.module.state_dict()
+                state[f"{arm.name}_optimizer"] = optimizers[arm.name].state_dict()
             torch.save(state, state_path.with_suffix(".tmp"))
             state_path.with_suffix(".tmp").replace(state_path)
     bar.close()
 
 
 @torch.no_grad()
-def evaluate(shipped: Autoencoder, control: Autoencoder, cond: ConditionalAutoencoder, size):
-    """Mean PSNR (luma, hole frames, working size) per span of the guess and each arm's perfect
-    denoiser, over 3 cuts in each real evaluation clip."""
+def evaluate(arms: list[Arm], size: tuple[int, int]) -> dict[int, dict[str, list[float]]]:
+    """PSNR (luma, hole frames, working size) per span of the guess and of each arm's perfect
+    denoiser, for 3 cuts in each real evaluation clip."""
     results: dict[int, dict[str, list[float]]] = {s: {} for s in SPANS}
     for name in EVAL_CLIPS:
         frames, _ = load_clip(name)
@@ -190,40 +251,31 @@ def evaluate(shipped: Autoencoder, control: Autoencoder, cond: ConditionalAutoen
             high = len(frames) - CONTEXT - -(-span // SEG) * SEG - SEG
             for start in sorted({round(x) for x in np.linspace(CONTEXT, high, 3)}):
                 window = frames[start - CONTEXT :]
-                truth = frames[start : start + span]
-                fills: dict[str, list[np.ndarray]] = {}
+                fills: dict[str, list[np.ndarray]] = {"guess": []}
                 for k in range(-(-span // SEG)):
                     real, guess, known = segment_example(window, span, k)
-                    x, g = (
-                        torch.from_numpy(to_model_frames(real)),
-                        torch.from_numpy(to_model_frames(guess)),
-                    )
-                    for arm, model in (("shipped", shipped), ("control", control)):
-                        change = model.decode(model.encode(x)) - model.decode(model.encode(g))
-                        fills.setdefault(arm, []).append(_keep_known(g + change, real, known))
-                    decoded = cond.decode(cond.encode_stats(x, g)[0], g)
-                    fills.setdefault("conditional", []).append(_keep_known(decoded, real, known))
-                    own = cond.decode(cond.encode_stats(g, g)[0], g)  # the guess's own decoding
-                    fills.setdefault("cond. residual", []).append(
-                        _keep_known(g + decoded - own, real, known)
-                    )
-                    fills.setdefault("guess", []).append(guess)
-                for arm, parts in fills.items():
+                    fills["guess"].append(guess)
+                    x = torch.from_numpy(to_model_frames(real))
+                    g = torch.from_numpy(to_model_frames(guess))
+                    for arm in arms:
+                        for column, fill in arm.fills(x, g).items():
+                            frames_k = from_model_frames(fill.numpy())
+                            frames_k[known] = real[known]
+                            fills.setdefault(column, []).append(frames_k)
+                truth = frames[start : start + span]
+                for column, parts in fills.items():
                     filled = np.concatenate(parts)[:span]
-                    results[span].setdefault(arm, []).append(psnr(filled, truth))
+                    results[span].setdefault(column, []).append(psnr(filled, truth))
     return results
-
-
-def _keep_known(x: torch.Tensor, real: np.ndarray, known: np.ndarray) -> np.ndarray:
-    frames = from_model_frames(x.numpy())
-    frames[known] = real[known]
-    return frames
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=default_checkpoint_dir(), help="parent")
     parser.add_argument("--out", type=Path, default=Path("artifacts/cond-ae"), help="state folder")
+    parser.add_argument(
+        "--arms", default="control,conditional", help="control, conditional and/or residual"
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -234,27 +286,32 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     parent = load_model(args.model)
-    shipped = parent.autoencoder.eval()
-    control = copy.deepcopy(shipped).train()
-    cond = ConditionalAutoencoder(shipped, parent.config.ae_channels).train()
-    train(args, control, cond)
-    size = (parent.config.height, parent.config.width)
-    results = evaluate(shipped, control.eval(), cond.eval(), size)
-
-    table = Table(title=f"Perfect denoiser's fill, real evaluation clips at {size[1]}x{size[0]}")
-    arms = ("guess", "shipped", "control", "conditional", "cond. residual")
-    table.add_column("span")
+    arms = make_arms(args.arms.split(","), parent.autoencoder, parent.config.ae_channels)
     for arm in arms:
-        table.add_column(f"{arm} dB", justify="right")
-    table.add_column("best conditional - guess", justify="right")
+        arm.module.train()
+    train(args, arms)
+    for arm in arms:
+        arm.module.eval()
+    shipped = LatentChangeArm("shipped", parent.autoencoder.eval())
+    size = (parent.config.height, parent.config.width)
+    results = evaluate([shipped, *arms], size)
+
+    columns = list(results[SPANS[0]])
+    learned = [c for c in columns if c not in ("guess", "shipped")]
+    table = Table(title=f"Perfect denoiser's fill, real evaluation clips at {size[1]}x{size[0]}")
+    table.add_column("span")
+    for column in columns:
+        table.add_column(f"{column} dB", justify="right")
+    table.add_column("best trained - guess", justify="right")
     for span, rows in results.items():
-        means = {arm: float(np.mean(rows[arm])) for arm in arms}
+        means = {c: float(np.mean(rows[c])) for c in columns}
+        best = max(means[c] for c in learned)
         table.add_row(
             f"{span} ({len(rows['guess'])} cuts)",
-            *(f"{means[a]:.2f}" for a in arms),
-            f"{max(means['conditional'], means['cond. residual']) - means['guess']:+.2f}",
+            *(f"{means[c]:.2f}" for c in columns),
+            f"{best - means['guess']:+.2f}",
         )
-    Console(width=120).print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
