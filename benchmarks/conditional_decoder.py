@@ -19,6 +19,8 @@ shipped autoencoder and fine-tuned the same steps on the same batches of trainin
 - `residual`: the autoencoder codes what the guess gets wrong, `(x - g) / 2`; fill
   `g + 2 D(E((x - g) / 2))`.
 The table is each arm's perfect denoiser's fill on the real evaluation clips at the working size.
+The control is also written as a checkpoint (the parent's denoiser with its autoencoder) to
+OUT/control-export, for benchmarks/latent_ceiling.py --model.
 
     .venv/bin/python benchmarks/conditional_decoder.py --arms control,conditional,residual \
         --steps 1000 --out artifacts/cond-ae
@@ -46,7 +48,7 @@ from gapfill.model.autoencoder import (
     stage1_loss,
 )
 from gapfill.model.baselines import FirstGuess
-from gapfill.model.checkpoint import load_model
+from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
 from gapfill.model.config import default_checkpoint_dir
 from gapfill.model.data import FootageSampler, load_training_clips
@@ -292,6 +294,10 @@ def main() -> None:
     train(args, arms)
     for arm in arms:
         arm.module.eval()
+        if isinstance(arm, LatentChangeArm):  # a checkpoint for benchmarks/latent_ceiling.py
+            with_arm = copy.deepcopy(parent)
+            with_arm.autoencoder.load_state_dict(arm.module.state_dict())
+            save_model(with_arm, args.out / f"{arm.name}-export")
     shipped = LatentChangeArm("shipped", parent.autoencoder.eval())
     size = (parent.config.height, parent.config.width)
     results = evaluate([shipped, *arms], size)
