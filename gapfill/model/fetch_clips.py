@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import tarfile
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from gapfill.console import progress
 from gapfill.errors import UserError
+from gapfill.media.encode import atomic_write_bytes
 from gapfill.model.clips import ALL_CLIPS, fetched_clip_dir, sha256_file
 
 SDIST_NAME = "opencv_python-5.1.0.95.tar.gz"
@@ -67,8 +67,8 @@ def download_sdist(url: str, dest: Path) -> None:
 
 def extract_clips(sdist: Path, folder: Path) -> list[str]:
     """Write the registered clips from the archive `sdist` into `folder`; returns their names.
-    Each file is checked under a hidden name before it takes its final one, so a bad archive or a
-    failed write leaves no unchecked file behind."""
+    Each file is checked against its sha256 before it is written, and written under a hidden name
+    that takes the final one only when complete: a bad archive or a failed write leaves nothing."""
     if not sdist.is_file():
         raise UserError(f"{sdist}: no such file")
     if sha256_file(sdist) != SDIST_SHA256:
@@ -92,24 +92,11 @@ def _extract_one(archive: tarfile.TarFile, name: str, folder: Path, sdist: Path)
     source = archive.extractfile(member) if member is not None else None
     if source is None:
         raise UserError(f"{sdist}: {member} is not a file")
-    staged = Path(tempfile.mkstemp(dir=folder, prefix=f".{name}.")[1])
-    try:
-        with source, open(staged, "wb") as out:
-            while block := source.read(CHUNK):
-                out.write(block)
-        if sha256_file(staged) != ALL_CLIPS[name].sha256:
-            raise UserError(f"{sdist}: {name} differs from the registered clip")
-        os.chmod(staged, 0o666 & ~_umask())  # mkstemp makes it 0600
-        os.replace(staged, folder / name)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with source:
+        data = source.read()  # a few MB each
+    if hashlib.sha256(data).hexdigest() != ALL_CLIPS[name].sha256:
+        raise UserError(f"{sdist}: {name} differs from the registered clip")
+    atomic_write_bytes(folder / name, data)
 
 
 def fetch(folder: Path, sdist: Path | None = None) -> list[str]:
