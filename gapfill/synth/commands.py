@@ -60,6 +60,8 @@ def synth(
         first_frame = DEFAULT_START if start is None else parse_iso_utc(start)
     except ValueError:
         raise UserError(f"--start: {start!r} is not an ISO-8601 time with a timezone") from None
+    except OverflowError:
+        raise UserError(f"--start: {start!r} is outside the years 1 to 9999 in UTC") from None
 
     stderr = Console(stderr=True)
     began = time.perf_counter()

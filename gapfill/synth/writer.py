@@ -109,6 +109,11 @@ TICKS_PER_SECOND = DEFAULT_TIME_BASE.denominator  # time base 1/90000
 CRF = 21  # ~0.5 Mbit/s at 640x360 10 fps, like a camera sub-stream; keeps the noise floor
 PRESET = "veryfast"
 
+# A week per camera already takes hours to encode, and an hour is longer than any recorder's
+# segment: values past these are typos (or inf), which would otherwise hang or make no files.
+MAX_MINUTES = 7 * 24 * 60
+MAX_SEGMENT_SECONDS = 3600
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -167,6 +172,14 @@ def synthesize(
         start = start.replace(tzinfo=UTC)
     cadence = fps if cadence_fps is None else cadence_fps
     _check_options(cameras, minutes, fps, cadence, width, height, segment_seconds, gop_seconds)
+    try:
+        start = start.astimezone(UTC)
+        start + timedelta(minutes=minutes)
+    except OverflowError:
+        raise UserError(
+            f"--start/--minutes: a recording of {minutes} minutes from {start.isoformat()} "
+            "does not fit in the years 1 to 9999 (UTC)"
+        ) from None
     fault_spec = parse_fault_spec(faults)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -251,16 +264,18 @@ def _check_options(
 ) -> None:
     if cameras < 1:
         raise UserError(f"--cameras: need at least 1, got {cameras}")
-    if not minutes > 0:
-        raise UserError(f"--minutes: must be positive, got {minutes}")
+    if not 0 < minutes <= MAX_MINUTES:
+        raise UserError(f"--minutes: must be positive and at most {MAX_MINUTES}, got {minutes}")
     if not 1 <= fps <= 120:
         raise UserError(f"--fps: must be between 1 and 120, got {fps}")
     if not 0.5 * fps <= cadence <= fps:
         raise UserError(f"--cadence-fps: must be between fps/2 and fps ({fps}), got {cadence}")
     if width < 32 or height < 32 or width % 2 or height % 2:
         raise UserError(f"--width/--height: need even sizes of at least 32, got {width}x{height}")
-    if segment_seconds < 1:
-        raise UserError(f"--segment-seconds: must be at least 1, got {segment_seconds}")
+    if not 1 <= segment_seconds <= MAX_SEGMENT_SECONDS:
+        raise UserError(
+            f"--segment-seconds: must be between 1 and {MAX_SEGMENT_SECONDS}, got {segment_seconds}"
+        )
     if not 1 / fps <= gop_seconds <= segment_seconds:
         raise UserError(f"gop_seconds: must be between one frame and a segment, got {gop_seconds}")
 

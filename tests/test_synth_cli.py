@@ -1,0 +1,43 @@
+"""`gapfill synth` refuses bad input through the real entry point: one line on stderr naming the
+option or path, exit 1, no traceback, and no output directory left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gapfill.cli import main
+
+SMALL = ["--cameras", "1", "--width", "32", "--height", "32", "--workers", "1", "--faults", "none"]
+
+
+def refused(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line `gapfill synth ARGS` printed when it refused them."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", *SMALL, *args])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert exit_info.value.code == 1, captured.err
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--minutes", "inf"], "--minutes"),
+        (["--minutes", "1e7"], "--minutes"),  # absurd: would plan millions of segments
+        (["--segment-seconds", "nan"], "--segment-seconds"),
+        (["--segment-seconds", "1e300"], "--segment-seconds"),  # would write no segment at all
+        (["--start", "9999-12-31T23:59:00Z", "--minutes", "3"], "9999"),
+        (["--start", "0001-01-01T00:00:00+01:00"], "--start"),
+    ],
+)
+def test_non_finite_or_absurd_times_are_refused(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert message in refused(["--out", str(out), *args], capsys)
+    assert not out.exists()
