@@ -41,3 +41,14 @@ def test_non_finite_or_absurd_times_are_refused(
     out = tmp_path / "out"
     assert message in refused(["--out", str(out), *args], capsys)
     assert not out.exists()
+
+
+def test_an_out_directory_under_a_regular_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    somefile = tmp_path / "somefile.txt"
+    somefile.write_text("keep me")
+    for out in (somefile / "sub", somefile / "sub" / "deeper"):
+        line = refused(["--out", str(out), "--minutes", "0.2"], capsys)
+        assert str(out) in line and "Not a directory" in line
+    assert somefile.read_text() == "keep me"

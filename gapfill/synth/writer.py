@@ -184,7 +184,10 @@ def synthesize(
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: exists and is not an empty directory (synth needs a fresh one)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a parent is a regular file, or not writable
+        raise UserError(f"{out}: cannot create the directory: {exc.strerror or exc}") from None
 
     total_seconds = minutes * 60.0
     segment_count = math.ceil(total_seconds / segment_seconds - 1e-9)
