@@ -52,3 +52,13 @@ def test_an_out_directory_under_a_regular_file_is_refused(
         line = refused(["--out", str(out), "--minutes", "0.2"], capsys)
         assert str(out) in line and "Not a directory" in line
     assert somefile.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_no_workers_is_refused(
+    tmp_path: Path, workers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    line = refused(["--out", str(out), "--minutes", "0.2", "--workers", workers], capsys)
+    assert "--workers" in line and workers in line
+    assert not out.exists()

@@ -172,6 +172,8 @@ def synthesize(
         start = start.replace(tzinfo=UTC)
     cadence = fps if cadence_fps is None else cadence_fps
     _check_options(cameras, minutes, fps, cadence, width, height, segment_seconds, gop_seconds)
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers: need at least 1, got {workers}")
     try:
         start = start.astimezone(UTC)
         start + timedelta(minutes=minutes)
@@ -286,7 +288,7 @@ def _check_options(
 def _run_jobs(
     jobs: list[SegmentJob], workers: int | None, progress: ProgressCallback | None
 ) -> list[tuple[SegmentTruth | None, dict[str, Any]]]:
-    workers = min(2, os.cpu_count() or 1) if workers is None else max(1, workers)
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
     results: list[Any] = [None] * len(jobs)
     if workers == 1 or len(jobs) == 1:
         for i, job in enumerate(jobs):
