@@ -108,14 +108,16 @@ def ingest(
 ) -> None:
     """Catalogue every recording under PATH (probe, sha256). Running it again adds nothing."""
     from gapfill.ingest import ingest as run_ingest
+    from gapfill.ingest import recordings_root
 
     if layout not in ("frigate", "flat"):
         raise UserError(f"--layout: {layout!r} is not one of frigate, flat")
+    root = recordings_root(path)
     with (
         open_catalog(load_settings()) as catalog,
         progress("ingest", total=None, enabled=not as_json) as bar,
     ):
-        report = run_ingest(catalog, path, layout, camera, progress=lambda _p: bar.advance())  # type: ignore[arg-type]
+        report = run_ingest(catalog, root, layout, camera, progress=lambda _p: bar.advance())  # type: ignore[arg-type]
     for severity, file, reason in report.problems():
         warn(file, f"{severity}: {reason}")
     summary = {

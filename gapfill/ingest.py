@@ -137,6 +137,17 @@ def walk_files(root: Path, on_error: Callable[[str, str], None]) -> Iterator[Pat
     yield from visit(root)
 
 
+def recordings_root(root: Path) -> Path:
+    """`root` as ingest names the files under it; a UserError unless it is a directory. The CLI
+    calls it before it shows progress, so a wrong path gets the error alone."""
+    root = root.expanduser().absolute()
+    if not root.exists():
+        raise UserError(f"{root}: no such directory")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a directory")
+    return root
+
+
 def ingest(
     catalog: Catalog,
     root: Path,
@@ -146,11 +157,7 @@ def ingest(
 ) -> IngestReport:
     """Catalogue every video file under `root`. Each file is committed on its own, so an
     interrupted ingest keeps what it finished and the next run picks up the rest."""
-    root = root.expanduser().absolute()
-    if not root.exists():
-        raise UserError(f"{root}: no such directory")
-    if not root.is_dir():
-        raise UserError(f"{root}: not a directory")
+    root = recordings_root(root)
     report = IngestReport()
     actor = f"system:{socket.gethostname()}"
     for path in walk_files(root, lambda p, why: report.skipped.append((p, why))):

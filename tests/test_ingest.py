@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gapfill.cli import app
+from gapfill.cli import app, main
 from gapfill.media.encode import VideoWriter
 
 runner = CliRunner()
@@ -27,6 +27,15 @@ def gapfill(*args: str) -> tuple[int, str, str]:
         # UserError escapes CliRunner (main() maps it); surface its message like main() would.
         return 1, result.stdout, f"error: {result.exception}"
     return result.exit_code, result.stdout, result.stderr
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
+    """The real entry point, as a shell runs it: exit code, stdout and stderr lines. Unlike
+    `gapfill()`, an internal error here is exit 2, not a user error."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err.strip().splitlines()
 
 
 def write_segment(path: Path, frames: int = 20, fps: float = 10.0) -> Path:
@@ -112,6 +121,21 @@ def world_readable_dir() -> Iterator[Path]:
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_wrong_path_gets_the_error_alone(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "recordings"
+    if kind == "file":
+        path.write_bytes(b"not a folder")
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(path))
+    assert code == 1 and out == ""
+    assert err == [
+        f"error: {path}: " + ("no such directory" if kind == "missing" else "not a directory")
+    ]
 
 
 # Runs in a fresh interpreter started as root: it imports everything the command needs (the
