@@ -205,14 +205,21 @@ def _ingest_file(
         report.skipped.append((str(path), "still being written; left for the next run"))
         return
 
-    start = _start_time(placement, facts, before.st_mtime)
+    try:
+        start = _start_time(placement, facts, before.st_mtime)
+        end = start + dt.timedelta(seconds=facts.duration_s)
+    except (OverflowError, ValueError, OSError):  # e.g. a year-9999 name or a wild mtime
+        report.skipped.append(
+            (str(path), "start or end time is outside the years 1 to 9999; not catalogued")
+        )
+        return
     cam = _camera(session, placement.camera, path, facts)
     status, reason = ("unreadable", facts.error) if facts.error else ("ok", None)
     recording = Recording(
         camera_id=cam.id,
         path=str(path),
         start_time=start,
-        end_time=start + dt.timedelta(seconds=facts.duration_s),
+        end_time=end,
         duration_s=facts.duration_s,
         frame_count=facts.frame_count,
         fps=facts.fps,

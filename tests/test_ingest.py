@@ -138,6 +138,19 @@ def test_a_wrong_path_gets_the_error_alone(
     ]
 
 
+def test_a_time_out_of_range_skips_that_file_only(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    late = write_segment(tree / "9999-12-31/23/press-01/59.59.mp4")  # ends after year 9999
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == 3
+    assert err == [f"warning: {late}: skipped: start or end time is outside the years 1 to 9999; "
+                   "not catalogued"]  # fmt: skip
+    assert len(recordings_json()) == 3
+
+
 # Runs in a fresh interpreter started as root: it imports everything the command needs (the
 # interpreter and its standard library may live where only root can read), drops to nobody, then
 # runs the CLI, so directory permissions apply to it.
