@@ -107,12 +107,14 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue every recording under PATH (probe, sha256). Running it again adds nothing."""
+    from gapfill.ingest import check_camera_name, recordings_root
     from gapfill.ingest import ingest as run_ingest
-    from gapfill.ingest import recordings_root
 
     if layout not in ("frigate", "flat"):
         raise UserError(f"--layout: {layout!r} is not one of frigate, flat")
     root = recordings_root(path)
+    if camera is not None:
+        check_camera_name(camera)
     with (
         open_catalog(load_settings()) as catalog,
         progress("ingest", total=None, enabled=not as_json) as bar,

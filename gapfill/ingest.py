@@ -148,6 +148,16 @@ def recordings_root(root: Path) -> Path:
     return root
 
 
+def check_camera_name(name: str) -> None:
+    """A camera name given on the command line, refused unless it is one plain folder name:
+    repaired clips are written under <output_dir>/<camera>/, so '..' or 'a/b' would escape it."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0") or len(name) > 128:
+        raise UserError(
+            f"--camera: {name!r} is not a camera name (one folder name of at most 128 "
+            "characters, without '/' or '\\', and not '.' or '..')"
+        )
+
+
 def ingest(
     catalog: Catalog,
     root: Path,
@@ -158,6 +168,8 @@ def ingest(
     """Catalogue every video file under `root`. Each file is committed on its own, so an
     interrupted ingest keeps what it finished and the next run picks up the rest."""
     root = recordings_root(root)
+    if camera is not None:
+        check_camera_name(camera)
     report = IngestReport()
     actor = f"system:{socket.gethostname()}"
     for path in walk_files(root, lambda p, why: report.skipped.append((p, why))):

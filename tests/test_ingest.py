@@ -151,6 +151,17 @@ def test_a_time_out_of_range_skips_that_file_only(
     assert len(recordings_json()) == 3
 
 
+@pytest.mark.parametrize("camera", ["a/b", "..", ".", "", "../x", "a\\b", "x" * 129])
+def test_a_camera_name_that_is_a_path_is_refused(
+    tree: Path, camera: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--camera", camera)
+    assert code == 1 and out == ""
+    assert len(err) == 1 and err[0].startswith(f"error: --camera: {camera!r} is not a camera name")
+    assert recordings_json() == []
+
+
 # Runs in a fresh interpreter started as root: it imports everything the command needs (the
 # interpreter and its standard library may live where only root can read), drops to nobody, then
 # runs the CLI, so directory permissions apply to it.
