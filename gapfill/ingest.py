@@ -139,8 +139,9 @@ def walk_files(root: Path, on_error: Callable[[str, str], None]) -> Iterator[Pat
 
 def recordings_root(root: Path) -> Path:
     """`root` as ingest names the files under it; a UserError unless it is a directory. The CLI
-    calls it before it shows progress, so a wrong path gets the error alone."""
-    root = root.expanduser().absolute()
+    calls it before it shows progress, so a wrong path gets the error alone. Resolved, so that
+    dir/../dir or a symlink to the tree names each file as before and re-ingest adds nothing."""
+    root = root.expanduser().resolve()
     if not root.exists():
         raise UserError(f"{root}: no such directory")
     if not root.is_dir():

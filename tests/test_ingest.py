@@ -146,9 +146,27 @@ def test_a_time_out_of_range_skips_that_file_only(
     code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
     assert code == 0, err
     assert json.loads(out)["added"] == 3
-    assert err == [f"warning: {late}: skipped: start or end time is outside the years 1 to 9999; "
-                   "not catalogued"]  # fmt: skip
+    reason = "start or end time is outside the years 1 to 9999; not catalogued"
+    assert err == [f"warning: {late.resolve()}: skipped: {reason}"]
     assert len(recordings_json()) == 3
+
+
+def test_the_same_tree_by_another_path_adds_nothing(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.symlink(tree, tree.parent / "link")
+    assert gapfill("init")[0] == 0
+    assert json.loads(gapfill("ingest", str(tree), "--json")[1])["added"] == 3
+    file = "2026-01-05/07/press-01/00.00.mp4"
+    for other in (f"{tree}/../{tree.name}", f"{tree}/2026-01-05/../", str(tree.parent / "link")):
+        code, out, err = run_cli(capsys, "ingest", other, "--json")
+        assert code == 0, err
+        assert json.loads(out)["added"] == 0 and json.loads(out)["unchanged"] == 3
+    code, _, err = run_cli(capsys, "ingest", f"{tree}/2026-01-05/07/../../{file}")
+    assert code == 1 and err == [f"error: {(tree / file).resolve()}: not a directory"]
+    assert sorted(r["path"] for r in recordings_json()) == sorted(
+        str(p.resolve()) for p in tree.rglob("*.mp4")
+    )
 
 
 @pytest.mark.parametrize("camera", ["a/b", "..", ".", "", "../x", "a\\b", "x" * 129])
