@@ -213,7 +213,11 @@ def _ingest_file(
         report.skipped.append((str(path), exc.strerror or str(exc)))
         return
     facts = probe(path)
-    after = path.stat()
+    try:
+        after = path.stat()
+    except OSError as exc:  # removed while it was read, e.g. by the recorder's retention
+        report.skipped.append((str(path), f"gone while being read: {exc.strerror or exc}"))
+        return
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         report.skipped.append((str(path), "still being written; left for the next run"))
         return

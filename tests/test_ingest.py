@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gapfill import ingest as ingest_module
 from gapfill.cli import app, main
 from gapfill.media.encode import VideoWriter
+from gapfill.media.probe import Probe
 
 runner = CliRunner()
 
@@ -167,6 +169,26 @@ def test_the_same_tree_by_another_path_adds_nothing(
     assert sorted(r["path"] for r in recordings_json()) == sorted(
         str(p.resolve()) for p in tree.rglob("*.mp4")
     )
+
+
+def test_a_file_deleted_while_it_is_read_is_skipped(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doomed = (tree / "2026-01-05/07/press-01/00.00.mp4").resolve()
+    real_probe = ingest_module.probe
+
+    def probe_after_retention(path: Path) -> Probe:
+        if path == doomed:
+            path.unlink()  # the recorder's retention removed it after it was listed and hashed
+        return real_probe(path)
+
+    monkeypatch.setattr(ingest_module, "probe", probe_after_retention)
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == 2
+    assert err == [f"warning: {doomed}: skipped: gone while being read: No such file or directory"]
+    assert str(doomed) not in {r["path"] for r in recordings_json()}
 
 
 @pytest.mark.parametrize("camera", ["a/b", "..", ".", "", "../x", "a\\b", "x" * 129])
