@@ -152,11 +152,22 @@ def recordings_root(root: Path) -> Path:
 def check_camera_name(name: str) -> None:
     """A camera name given on the command line, refused unless it is one plain folder name:
     repaired clips are written under <output_dir>/<camera>/, so '..' or 'a/b' would escape it."""
-    if name in ("", ".", "..") or any(c in name for c in "/\\\0") or len(name) > 128:
+    bad = name in ("", ".", "..") or any(c in name for c in "/\\\0")
+    if bad or len(name) > 128 or not _is_utf8(name):
         raise UserError(
-            f"--camera: {name!r} is not a camera name (one folder name of at most 128 "
+            f"--camera: {name!r} is not a camera name (one UTF-8 folder name of at most 128 "
             "characters, without '/' or '\\', and not '.' or '..')"
         )
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text holding bytes that were not UTF-8 (Python keeps them as lone surrogates,
+    which no database driver accepts)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def ingest(
@@ -176,6 +187,11 @@ def ingest(
     for path in walk_files(root, lambda p, why: report.skipped.append((p, why))):
         if progress:
             progress(path)
+        if not _is_utf8(str(path)):
+            # The catalog stores text; shown with the raw bytes escaped, as ls -b would.
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            report.skipped.append((shown, "file name is not valid UTF-8; rename it to ingest it"))
+            continue
         placement = _place(path, root, layout, camera)
         if placement is None:
             report.skipped.append((str(path), f"name does not follow the {layout} layout"))

@@ -191,7 +191,26 @@ def test_a_file_deleted_while_it_is_read_is_skipped(
     assert str(doomed) not in {r["path"] for r in recordings_json()}
 
 
-@pytest.mark.parametrize("camera", ["a/b", "..", ".", "", "../x", "a\\b", "x" * 129])
+def test_a_file_name_that_is_not_utf8_is_skipped_by_its_escaped_name(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_segment(tree / "2026-01-05/07/cam/00.00.mp4").parent
+    # A folder named on a Latin-1 system: the byte 0xff alone is not UTF-8.
+    os.rename(os.fsencode(folder), os.fsencode(folder)[:-3] + b"cam\xff")
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == 3
+    shown = f"{tree.resolve()}/2026-01-05/07/cam\\xff/00.00.mp4"
+    assert err == [
+        f"warning: {shown}: skipped: file name is not valid UTF-8; rename it to ingest it"
+    ]
+    assert len(recordings_json()) == 3
+
+
+@pytest.mark.parametrize(
+    "camera", ["a/b", "..", ".", "", "../x", "a\\b", "x" * 129, os.fsdecode(b"cam\xff")]
+)
 def test_a_camera_name_that_is_a_path_is_refused(
     tree: Path, camera: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
