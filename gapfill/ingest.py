@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
@@ -196,8 +197,20 @@ def ingest(
         if placement is None:
             report.skipped.append((str(path), f"name does not follow the {layout} layout"))
             continue
-        with catalog.session() as session:
-            _ingest_file(session, path, placement, report, actor)
+        # Another ingest of the same tree can catalogue this file, or create its camera, between
+        # our look-up and our insert: look again and the file is found as catalogued. A file can
+        # lose at most those two races, so a third failure is a real error.
+        for attempt in (1, 2, 3):
+            try:
+                with catalog.session() as session:
+                    _ingest_file(session, path, placement, report, actor)
+                break
+            except IntegrityError:
+                if attempt == 3:
+                    raise
+                log.info(
+                    "lost a race with another ingest; looking again", extra={"path": str(path)}
+                )
     return report
 
 

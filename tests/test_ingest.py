@@ -16,7 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gapfill import ingest as ingest_module
+from gapfill.catalog.db import open_catalog
 from gapfill.cli import app, main
+from gapfill.config import load_settings
 from gapfill.media.encode import VideoWriter
 from gapfill.media.probe import Probe
 
@@ -205,6 +207,29 @@ def test_a_file_name_that_is_not_utf8_is_skipped_by_its_escaped_name(
     assert err == [
         f"warning: {shown}: skipped: file name is not valid UTF-8; rename it to ingest it"
     ]
+    assert len(recordings_json()) == 3
+
+
+def test_an_ingest_that_loses_a_race_counts_the_file_as_unchanged(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_sha256 = ingest_module.sha256_file
+    raced: list[Path] = []
+
+    def sha256_while_another_ingest_runs(path: Path) -> str:
+        if not raced:  # the other ingest catalogues the whole tree while this one hashes a file
+            raced.append(path)
+            with open_catalog(load_settings()) as other:
+                assert len(ingest_module.ingest(other, tree).added) == 3
+        return real_sha256(path)
+
+    monkeypatch.setattr(ingest_module, "sha256_file", sha256_while_another_ingest_runs)
+    assert gapfill("init")[0] == 0
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert raced and (summary["added"], summary["unchanged"]) == (0, 3)
+    assert err == []
     assert len(recordings_json()) == 3
 
 
