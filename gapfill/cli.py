@@ -45,6 +45,9 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# More rows than this is a typing mistake, not a listing: the table is built in memory. The cap
+# also keeps the number inside what the database drivers can bind (SQLite overflows past 2**63).
+MAX_ROWS = 1_000_000
 
 
 @app.callback()
@@ -178,7 +181,9 @@ def recordings(
     since: Annotated[
         str | None, typer.Option(help="Start at or after (ISO 8601 or 6h, 2d).")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows (newest last).")] = 1000,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_ROWS, help="At most this many rows (newest last).")
+    ] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
     """List catalogued recordings in time order."""
