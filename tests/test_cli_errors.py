@@ -4,6 +4,8 @@ nothing changed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gapfill.cli import main
@@ -37,3 +39,18 @@ def test_recordings_limit_outside_its_range_is_refused(
     succeeds(capsys, "init")
     assert "--limit" in refused(capsys, "recordings", f"--limit={limit}")
     succeeds(capsys, "recordings", "--limit=1000000")
+
+
+@pytest.mark.parametrize("command", [["init"], ["recordings"], ["jobs"]])
+def test_a_catalog_that_is_not_a_database_is_named_and_left_alone(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a catalog\n")
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", f"sqlite:///{notes}")
+    line = refused(capsys, *command)
+    assert str(notes) in line and "not a database" in line
+    assert notes.read_text() == "not a catalog\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gapfill.config import Settings
@@ -62,8 +62,8 @@ class Catalog:
         """Refuse to work on a database that `gapfill init` has not prepared."""
         try:
             current = current_revision(self.engine)
-        except OperationalError as exc:
-            raise UserError(f"database {self.display_url}: cannot connect: {exc.orig}") from None
+        except DBAPIError as exc:
+            raise unusable(self.display_url, exc) from None
         head = head_revision()
         if current is None:
             raise UserError(f"database {self.display_url}: not initialised; run `gapfill init`")
@@ -85,6 +85,13 @@ class Catalog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.dispose()
+
+
+def unusable(where: str, exc: DBAPIError) -> UserError:
+    """The user error for a database the driver refused: unreachable (OperationalError), or a
+    file that is no SQLite database at all (a text file named as the catalog)."""
+    problem = "cannot connect" if isinstance(exc, OperationalError) else "cannot open"
+    return UserError(f"database {where}: {problem}: {exc.orig}")
 
 
 def alembic_config(url: str) -> Any:
@@ -123,8 +130,8 @@ def upgrade(url: str) -> tuple[str | None, str]:
     try:
         try:
             before = current_revision(engine)
-        except OperationalError as exc:
-            raise UserError(f"database {url}: cannot connect: {exc.orig}") from None
+        except DBAPIError as exc:
+            raise unusable(url, exc) from None
         config = alembic_config(url)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
