@@ -4,6 +4,8 @@ nothing changed."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,19 @@ def test_a_catalog_that_is_not_a_database_is_named_and_left_alone(
     line = refused(capsys, *command)
     assert str(notes) in line and "not a database" in line
     assert notes.read_text() == "not a catalog\n"
+
+
+def test_a_catalog_from_a_newer_gapfill_is_refused_untouched(
+    capsys: pytest.CaptureFixture[str], isolated_env: Path
+) -> None:
+    succeeds(capsys, "init")
+    path = isolated_env / "data" / "catalog.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with closing(sqlite3.connect(path)) as db:
+        before = list(db.iterdump())
+    for command in ("init", "recordings"):
+        line = refused(capsys, command)
+        assert "newer gapfill" in line and "9999_from_the_future" in line
+    with closing(sqlite3.connect(path)) as db:
+        assert list(db.iterdump()) == before

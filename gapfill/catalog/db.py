@@ -64,6 +64,7 @@ class Catalog:
             current = current_revision(self.engine)
         except DBAPIError as exc:
             raise unusable(self.display_url, exc) from None
+        refuse_newer_schema(self.display_url, current)
         head = head_revision()
         if current is None:
             raise UserError(f"database {self.display_url}: not initialised; run `gapfill init`")
@@ -113,6 +114,22 @@ def head_revision() -> str:
     return head
 
 
+def refuse_newer_schema(where: str, current: str | None) -> None:
+    """A revision this code has no migration for was written by a newer gapfill: neither using
+    the catalog (its tables may mean something else now) nor upgrading it (Alembic cannot walk
+    from an unknown revision) is safe, so nothing touches it."""
+    from alembic.script import ScriptDirectory
+
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    if current not in {revision.revision for revision in script.walk_revisions()}:
+        raise UserError(
+            f"database {where}: written by a newer gapfill (schema {current}, this gapfill knows "
+            f"up to {head_revision()}); upgrade gapfill, the catalog was left as it is"
+        )
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -132,6 +149,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
             before = current_revision(engine)
         except DBAPIError as exc:
             raise unusable(url, exc) from None
+        refuse_newer_schema(url, before)
         config = alembic_config(url)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
