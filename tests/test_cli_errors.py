@@ -72,3 +72,14 @@ def test_a_catalog_from_a_newer_gapfill_is_refused_untouched(
         assert "newer gapfill" in line and "9999_from_the_future" in line
     with closing(sqlite3.connect(path)) as db:
         assert list(db.iterdump()) == before
+
+
+@pytest.mark.parametrize("command", ["init", "recordings"])
+def test_an_unreachable_postgresql_is_one_line_without_its_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # Port 1 on this host: nothing listens there, so the driver is refused at once.
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", "postgresql://u:s3cr3t-pw@127.0.0.1:1/db")
+    line = refused(capsys, command)
+    assert "127.0.0.1:1" in line and "cannot connect" in line
+    assert "s3cr3t-pw" not in line and "***" in line

@@ -90,9 +90,12 @@ class Catalog:
 
 def unusable(where: str, exc: DBAPIError) -> UserError:
     """The user error for a database the driver refused: unreachable (OperationalError), or a
-    file that is no SQLite database at all (a text file named as the catalog)."""
+    file that is no SQLite database at all (a text file named as the catalog). `where` must
+    already have its password masked."""
     problem = "cannot connect" if isinstance(exc, OperationalError) else "cannot open"
-    return UserError(f"database {where}: {problem}: {exc.orig}")
+    # libpq puts a hint ("Is the server running...") on a second line; the user gets one.
+    reason = " ".join(str(exc.orig).split())
+    return UserError(f"database {where}: {problem}: {reason}")
 
 
 def alembic_config(url: str) -> Any:
@@ -144,12 +147,13 @@ def upgrade(url: str) -> tuple[str | None, str]:
     from alembic import command
 
     engine = make_engine(url)
+    where = engine.url.render_as_string(hide_password=True)
     try:
         try:
             before = current_revision(engine)
         except DBAPIError as exc:
-            raise unusable(url, exc) from None
-        refuse_newer_schema(url, before)
+            raise unusable(where, exc) from None
+        refuse_newer_schema(where, before)
         config = alembic_config(url)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
