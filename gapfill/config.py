@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
 
+    @field_validator("data_dir", "output_dir", "keys_dir", mode="after")
+    @classmethod
+    def _not_a_file(cls, value: Path | None) -> Path | None:
+        # gapfill makes these directories when it first needs them; a file in the way would
+        # otherwise surface later as an OSError deep inside whichever command got there first.
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,

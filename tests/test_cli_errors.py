@@ -83,3 +83,18 @@ def test_an_unreachable_postgresql_is_one_line_without_its_password(
     line = refused(capsys, command)
     assert "127.0.0.1:1" in line and "cannot connect" in line
     assert "s3cr3t-pw" not in line and "***" in line
+
+
+@pytest.mark.parametrize("command", [["init"], ["recordings"], ["keys", "init"]])
+def test_a_data_dir_that_is_a_file_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+) -> None:
+    taken = tmp_path / "gapfill-data"
+    taken.write_text("a file where the data directory should be\n")
+    monkeypatch.setenv("GAPFILL_DATA_DIR", str(taken))
+    line = refused(capsys, *command)
+    assert "data_dir" in line and str(taken) in line and "not a directory" in line
+    assert taken.read_text() == "a file where the data directory should be\n"
