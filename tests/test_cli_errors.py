@@ -98,3 +98,13 @@ def test_a_data_dir_that_is_a_file_is_refused(
     line = refused(capsys, *command)
     assert "data_dir" in line and str(taken) in line and "not a directory" in line
     assert taken.read_text() == "a file where the data directory should be\n"
+
+
+@pytest.mark.parametrize("action", ["retry", "cancel"])
+@pytest.mark.parametrize("job_id", ["99999999999999999999", "2147483648", "0"])
+def test_a_job_id_no_catalog_can_hold_is_refused(
+    capsys: pytest.CaptureFixture[str], action: str, job_id: str
+) -> None:
+    succeeds(capsys, "init")
+    assert "job_id" in refused(capsys, "jobs", action, job_id)
+    assert "no job 5" in refused(capsys, "jobs", action, "5")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gapfill.api.schemas import MAX_INT
 from gapfill.config import load_settings
 from gapfill.console import emit, emit_object
 from gapfill.errors import UserError
@@ -134,7 +135,7 @@ def _person() -> str:
 
 @jobs_app.command("retry")
 def jobs_retry(
-    job_id: Annotated[int, typer.Argument(help="The job to run again.")],
+    job_id: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The job to run again.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Run a job again: now if it is waiting out a backoff; as a new job if it failed, died or
@@ -144,7 +145,7 @@ def jobs_retry(
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job_id: Annotated[int, typer.Argument(help="The job to cancel.")],
+    job_id: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The job to cancel.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Cancel a queued or running job; its defect becomes `ignored` (retry brings it back).
