@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,10 @@ class DetectionSettings(BaseModel):
     FFmpeg freezedetect (noise -60 dB, 2 s), FFmpeg blackdetect (pixel 0.10, picture 0.98),
     QCTools' YDIF / SATMAX signals. A camera can override any of them (cameras.detector_overrides).
     """
+
+    # nan passes no comparison and inf every one: either would make a detector silently
+    # never (or always) fire, so only finite numbers are read.
+    model_config = ConfigDict(allow_inf_nan=False)
 
     gap_factor: float = Field(
         1.5, description="A PTS step above this many typical frame durations is a gap."
@@ -65,6 +69,9 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        # nan passes every unbounded float and inf every lower bound, then turns into an
+        # OverflowError the first time it becomes a timedelta or an int: refused when read.
+        allow_inf_nan=False,
     )
 
     data_dir: Path = Field(

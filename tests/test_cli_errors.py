@@ -108,3 +108,29 @@ def test_a_job_id_no_catalog_can_hold_is_refused(
     succeeds(capsys, "init")
     assert "job_id" in refused(capsys, "jobs", action, job_id)
     assert "no job 5" in refused(capsys, "jobs", action, "5")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GAPFILL_REPAIR_WINDOW_HOURS", "inf"),
+        ("GAPFILL_SHUTDOWN_GRACE_SECONDS", "Infinity"),
+        ("GAPFILL_DETECT__GAP_FACTOR", "nan"),
+        ("GAPFILL_CONTEXT_SECONDS", "1e999"),
+    ],
+)
+def test_non_finite_numbers_in_the_environment_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    setting = name.removeprefix("GAPFILL_").lower().replace("__", ".")
+    assert f"{setting}: Input should be a finite number" in refused(capsys, "config", "show")
+
+
+def test_non_finite_numbers_in_the_toml_file_are_refused(
+    capsys: pytest.CaptureFixture[str], isolated_env: Path
+) -> None:
+    (isolated_env / "gapfill.toml").write_text("max_span_seconds = inf\n")
+    assert "max_span_seconds: Input should be a finite number" in refused(capsys, "schedule")
+    (isolated_env / "gapfill.toml").write_text("[detect]\nblocky_score = nan\n")
+    assert "detect.blocky_score" in refused(capsys, "config", "show")
