@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gapfill.times import MAX_LENGTH_SECONDS, MAX_RETENTION_DAYS
+
 
 class DetectionSettings(BaseModel):
     """Detector thresholds. Defaults follow established tools so a reviewer can compare figures:
@@ -36,7 +38,9 @@ class DetectionSettings(BaseModel):
     freeze_noise_db: float = Field(
         -60.0, description="freezedetect n: mean abs frame difference below this is 'no change'."
     )
-    freeze_min_seconds: float = Field(2.0, description="freezedetect d: shortest frozen run.")
+    freeze_min_seconds: float = Field(
+        2.0, le=MAX_LENGTH_SECONDS, description="freezedetect d: shortest frozen run."
+    )
     freeze_noise_floor_factor: float = Field(
         0.25,
         description="A frame counts as repeated when its difference is below this fraction of "
@@ -44,7 +48,9 @@ class DetectionSettings(BaseModel):
     )
     black_pixel_luma: float = Field(0.10, description="blackdetect pix_th (fraction of range).")
     black_picture_ratio: float = Field(0.98, description="blackdetect pic_th.")
-    black_min_seconds: float = Field(0.0, description="Shortest black run reported.")
+    black_min_seconds: float = Field(
+        0.0, le=MAX_LENGTH_SECONDS, description="Shortest black run reported."
+    )
     solid_max_luma_std: float = Field(
         4.0, description="A picture whose luma std dev (0-255) is below this is a solid colour."
     )
@@ -95,13 +101,20 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     backend: Literal["auto", "torch", "onnx", "tensorrt"] = "auto"
     workers: int = Field(1, ge=1, le=64, description="Repair worker processes.")
-    scan_interval_seconds: int = Field(60, ge=1)
+    scan_interval_seconds: int = Field(60, ge=1, le=MAX_LENGTH_SECONDS)
     repair_schedule: str = Field("0 1 * * *", description="Cron: nightly repair window start.")
-    repair_window_hours: float = Field(5.0, gt=0, description="Length of the repair window.")
+    repair_window_hours: float = Field(
+        5.0, gt=0, le=MAX_LENGTH_SECONDS / 3600, description="Length of the repair window."
+    )
     verify_schedule: str = Field("30 0 * * *", description="Cron: provenance verification.")
-    retention_days: int = Field(0, ge=0, description="Delete outputs older than this; 0 keeps.")
+    retention_days: int = Field(
+        0, ge=0, le=MAX_RETENTION_DAYS, description="Delete outputs older than this; 0 keeps."
+    )
     shutdown_grace_seconds: float = Field(
-        30.0, ge=0, description="On SIGTERM a worker finishes its job within this, or releases it."
+        30.0,
+        ge=0,
+        le=MAX_LENGTH_SECONDS,
+        description="On SIGTERM a worker finishes its job within this, or releases it.",
     )
     metrics_port: int = Field(
         9108, ge=0, le=65535, description="Daemon /healthz and /metrics on metrics_host; 0: off."
@@ -111,8 +124,12 @@ class Settings(BaseSettings):
         description="Address /healthz and /metrics listen on. 0.0.0.0 in a container or pod, so "
         "Prometheus and probes reach them; they need no token and show no footage.",
     )
-    max_span_seconds: float = Field(600.0, gt=0, description="Longer defects are unrepairable.")
-    context_seconds: float = Field(8.0, gt=0, description="Real footage used on each side.")
+    max_span_seconds: float = Field(
+        600.0, gt=0, le=MAX_LENGTH_SECONDS, description="Longer defects are unrepairable."
+    )
+    context_seconds: float = Field(
+        8.0, gt=0, le=MAX_LENGTH_SECONDS, description="Real footage used on each side."
+    )
     keys_dir: Path | None = Field(None, description="Site signing keys. Default: <data_dir>/keys.")
     signing_cert: Path | None = None
     signing_key: Path | None = None

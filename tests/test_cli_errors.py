@@ -134,3 +134,47 @@ def test_non_finite_numbers_in_the_toml_file_are_refused(
     assert "max_span_seconds: Input should be a finite number" in refused(capsys, "schedule")
     (isolated_env / "gapfill.toml").write_text("[detect]\nblocky_score = nan\n")
     assert "detect.blocky_score" in refused(capsys, "config", "show")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GAPFILL_SCAN_INTERVAL_SECONDS", "1000000000000000"),
+        ("GAPFILL_REPAIR_WINDOW_HOURS", "1e15"),
+        ("GAPFILL_RETENTION_DAYS", "3000000"),
+        ("GAPFILL_CONTEXT_SECONDS", "1e300"),
+        ("GAPFILL_DETECT__FREEZE_MIN_SECONDS", "1e20"),
+    ],
+)
+def test_lengths_of_time_past_their_cap_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    setting = name.removeprefix("GAPFILL_").lower().replace("__", ".")
+    assert f"{setting}: Input should be less than or equal to" in refused(capsys, "schedule")
+
+
+def test_a_century_of_retention_and_a_year_long_window_are_accepted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GAPFILL_RETENTION_DAYS", "36600")
+    monkeypatch.setenv("GAPFILL_REPAIR_WINDOW_HOURS", "8784")
+    monkeypatch.setenv("GAPFILL_SCAN_INTERVAL_SECONDS", "31622400")
+    assert "retention" in succeeds(capsys, "schedule", "--json")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker", "--poll-seconds", "inf"],
+        ["worker", "--lease-seconds", "1e300"],
+        ["daemon", "--settle-seconds", "1e300"],
+        ["daemon", "--abandon-seconds", "1e300"],
+    ],
+)
+def test_worker_and_daemon_lengths_past_a_year_are_refused(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    assert args[1] in refused(capsys, *args)
+
+

@@ -12,6 +12,7 @@ from gapfill.api.schemas import MAX_INT
 from gapfill.config import load_settings
 from gapfill.console import emit, emit_object
 from gapfill.errors import UserError
+from gapfill.times import MAX_LENGTH_SECONDS
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 RepairNow = Annotated[
@@ -27,11 +28,18 @@ Lease = Annotated[
     typer.Option(
         "--lease-seconds",
         min=1.0,
+        max=MAX_LENGTH_SECONDS,
         help="A job whose worker stops renewing it for this long is reclaimed by another.",
     ),
 ]
 Poll = Annotated[
-    float, typer.Option("--poll-seconds", min=0.05, help="Idle worker: look for jobs this often.")
+    float,
+    typer.Option(
+        "--poll-seconds",
+        min=0.05,
+        max=MAX_LENGTH_SECONDS,
+        help="Idle worker: look for jobs this often.",
+    ),
 ]
 MetricsHost = Annotated[
     str | None,
@@ -205,13 +213,16 @@ def daemon(
     settle_seconds: Annotated[
         float,
         typer.Option(
-            min=0.0, help="A segment is ingested once unchanged for a watch tick and this old."
+            min=0.0,
+            max=MAX_LENGTH_SECONDS,
+            help="A segment is ingested once unchanged for a watch tick and this old.",
         ),
     ] = 5.0,
     abandon_seconds: Annotated[
         float,
         typer.Option(
             min=0.0,
+            max=MAX_LENGTH_SECONDS,
             help="An MP4 without its index that has not changed for this long is ingested "
             "anyway (the recorder died; it is catalogued as damaged or unreadable).",
         ),
