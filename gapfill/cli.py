@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted", highlight=False)
         sys.exit(1)
     except typer.TyperException as exc:  # usage errors: a bad option is the user's mistake
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # A bare group (`gapfill config`) asks what it offers, as --help does: the help on
+            # stdout, exit 0. Matched by name, as typer itself does: the class lives in typer's
+            # private copy of click.
+            typer.echo(exc.format_message())
+            sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         err.print(f"error: {message}", highlight=False, markup=False)
         sys.exit(1)

@@ -178,3 +178,10 @@ def test_worker_and_daemon_lengths_past_a_year_are_refused(
     assert args[1] in refused(capsys, *args)
 
 
+@pytest.mark.parametrize("group", [[], ["config"], ["keys"], ["users"], ["export"]])
+def test_a_bare_command_group_prints_its_help(
+    capsys: pytest.CaptureFixture[str], group: list[str]
+) -> None:
+    expected = succeeds(capsys, *group, "--help")
+    assert succeeds(capsys, *group) == expected
+    assert f"Usage: gapfill {' '.join(group)}".rstrip() in expected
