@@ -148,6 +148,23 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if value is not None:
+            try:
+                make_url(value)
+            except ArgumentError:
+                # Not echoed: the text may hold a password.
+                raise ValueError(
+                    "not a database URL (e.g. postgresql+psycopg://user:pass@host/db or "
+                    "sqlite:////var/lib/gapfill/catalog.sqlite3)"
+                ) from None
+        return value
+
     @field_validator("data_dir", "output_dir", "keys_dir", mode="after")
     @classmethod
     def _not_a_file(cls, value: Path | None) -> Path | None:

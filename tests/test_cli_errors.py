@@ -185,3 +185,25 @@ def test_a_bare_command_group_prints_its_help(
     expected = succeeds(capsys, *group, "--help")
     assert succeeds(capsys, *group) == expected
     assert f"Usage: gapfill {' '.join(group)}".rstrip() in expected
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("not a url, but s3cr3t is in it", "not a database URL"),
+        ("nosuchdb://u:s3cr3t@host/db", "not usable here"),
+        ("sqlite:///{tmp}/taken/catalog.sqlite3", "cannot make its folder"),
+    ],
+)
+def test_a_database_url_gapfill_cannot_use_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    url: str,
+    problem: str,
+) -> None:
+    (tmp_path / "taken").write_text("a file where the catalog's folder should be\n")
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", url.format(tmp=tmp_path))
+    for command in ("init", "recordings"):
+        line = refused(capsys, command)
+        assert problem in line and "s3cr3t" not in line

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gapfill.config import Settings
@@ -23,8 +23,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, or no permission
+                raise UserError(
+                    f"database {url}: cannot make its folder {Path(path).parent}: {exc.strerror}"
+                ) from None
+        engine = _create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,7 +40,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return _create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _create_engine(url: str, **kwargs: Any) -> Engine:
+    try:
+        return create_engine(url, **kwargs)
+    except (ArgumentError, ImportError) as exc:  # unknown dialect, or its driver not installed
+        where = make_url(url).render_as_string(hide_password=True)
+        raise UserError(f"database {where}: not usable here: {exc}") from None
 
 
 class Catalog:
