@@ -227,16 +227,16 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Export `checkpoint` into `out` (created or updated); returns the manifest written.
 
-    Raises UserError for a missing or corrupt checkpoint, a bad opset, an output that is a file,
-    and for a graph whose parity with PyTorch is outside PARITY_BOUNDS (nothing is written then).
+    Raises UserError for a missing or corrupt checkpoint, a bad opset, an output that is (or is
+    under) a file, and for a graph whose parity with PyTorch is outside PARITY_BOUNDS (nothing is
+    written then).
     """
     checkpoint, out = Path(checkpoint), Path(out)
     _check_checkpoint(checkpoint)
     _check_opset(opset)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
     if out.resolve() == checkpoint.resolve():
         raise UserError(f"{out}: the export must go in its own folder, not the checkpoint's")
+    check_output_folder(out)
 
     import onnx
     import onnxruntime
@@ -328,6 +328,17 @@ def export_onnx(
     return manifest
 
 
+def check_output_folder(out: Path) -> None:
+    """Refuse an output folder that cannot be made, before minutes of exporting."""
+    # lexists: a dangling symlink on the way is as much in the way as a file.
+    existing = next(p for p in (out, *out.parents) if os.path.lexists(p))
+    if existing.is_dir():
+        return
+    if existing == out:
+        raise UserError(f"{out}: exists and is not a folder")
+    raise UserError(f"{out}: cannot create this folder, {existing} is not a folder")
+
+
 def move_in(staging: Path, out: Path) -> None:
     """Put the staged files in `out`: the old manifest goes first, the new one comes last."""
     for path in staging.iterdir():
@@ -342,4 +353,11 @@ def move_in(staging: Path, out: Path) -> None:
         os.replace(path, out / path.name)
 
 
-__all__ = ["DEFAULT_OPSET", "PARITY_BOUNDS", "export_onnx", "parity", "random_inputs"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "PARITY_BOUNDS",
+    "check_output_folder",
+    "export_onnx",
+    "parity",
+    "random_inputs",
+]

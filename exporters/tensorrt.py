@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from exporters.onnx import move_in, parity, random_inputs
+from exporters.onnx import check_output_folder, move_in, parity, random_inputs
 from gapfill.errors import UserError
 from gapfill.model.config import CONFIG_NAME
 from gapfill.runtime.manifest import (
@@ -145,8 +145,7 @@ def build_engines(
     config = export_config(onnx_dir)
     if max_batch < 1 or max_segments < 1:
         raise UserError("--max-batch and --max-segments must be at least 1")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
+    check_output_folder(out)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

@@ -162,6 +162,10 @@ def test_cli_exports_end_to_end(checkpoint: Path):
         (["export", "onnx", "{missing}"], "checkpoint folder not found"),
         (["export", "onnx", "{checkpoint}", "--opset", "11"], "--opset: 11 is outside"),
         (["export", "tensorrt", "{missing}"], "TensorRT is not installed"),
+        (
+            ["export", "onnx", "{checkpoint}", "-o", "{file}/onnx"],
+            "{file}/onnx: cannot create this folder, {file} is not a folder",
+        ),
     ],
 )
 def test_cli_refusals_are_one_line(checkpoint, tmp_path, capsys, args, message):
@@ -169,12 +173,14 @@ def test_cli_refusals_are_one_line(checkpoint, tmp_path, capsys, args, message):
 
     if "tensorrt" in args and importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is installed here: the missing-TensorRT refusal cannot happen")
-    argv = [a.format(missing=tmp_path / "absent", checkpoint=checkpoint) for a in args]
+    names = {"missing": tmp_path / "absent", "checkpoint": checkpoint, "file": tmp_path / "file"}
+    names["file"].write_text("not a folder")
     with pytest.raises(SystemExit) as exit_info:
-        main(argv)
+        main([a.format(**names) for a in args])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0], err
+    assert len(err) == 1 and message.format(**names) in err[0], err
+    assert names["file"].read_text() == "not a folder" and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_export_refuses_corrupt_weights_naming_the_file(checkpoint: Path, tmp_path: Path):
