@@ -24,7 +24,11 @@ def onnx(
         ..., help="Checkpoint folder (config.json + model.safetensors)."
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help=f"Output folder (default: CHECKPOINT/{DEFAULT_ONNX_SUBDIR})."
+        None,
+        "--out",
+        "-o",
+        help=f"Output folder: new, empty, or an earlier ONNX export to write over "
+        f"(default: CHECKPOINT/{DEFAULT_ONNX_SUBDIR}).",
     ),
     fp16: bool = typer.Option(False, "--fp16", help="Also write fp16 graphs (*.fp16.onnx)."),
     int8: bool = typer.Option(
@@ -54,7 +58,8 @@ def tensorrt(
         None,
         "--out",
         "-o",
-        help=f"Output folder (default: ONNX_DIR/{DEFAULT_TENSORRT_SUBDIR}).",
+        help="Output folder: new, empty, or an earlier TensorRT export to write over "
+        f"(default: ONNX_DIR/{DEFAULT_TENSORRT_SUBDIR}).",
     ),
     max_batch: int = typer.Option(4, "--max-batch", help="Largest batch the engines accept."),
     max_segments: int = typer.Option(

@@ -43,6 +43,7 @@ from gapfill.runtime.manifest import (
     file_sha256,
     graph_file,
     graph_shapes,
+    read_manifest,
 )
 
 log = logging.getLogger("gapfill.export")
@@ -236,7 +237,7 @@ def export_onnx(
     _check_opset(opset)
     if out.resolve() == checkpoint.resolve():
         raise UserError(f"{out}: the export must go in its own folder, not the checkpoint's")
-    check_output_folder(out)
+    check_output_folder(out, ONNX_FORMAT)
 
     import onnx
     import onnxruntime
@@ -328,15 +329,26 @@ def export_onnx(
     return manifest
 
 
-def check_output_folder(out: Path) -> None:
-    """Refuse an output folder that cannot be made, before minutes of exporting."""
+def check_output_folder(out: Path, export_format: str) -> None:
+    """Refuse an output folder that cannot be made, or that holds anything but an earlier export
+    of `export_format` (which the new one replaces), before minutes of exporting."""
     # lexists: a dangling symlink on the way is as much in the way as a file.
     existing = next(p for p in (out, *out.parents) if os.path.lexists(p))
-    if existing.is_dir():
+    if not existing.is_dir():
+        if existing == out:
+            raise UserError(f"{out}: exists and is not a folder")
+        raise UserError(f"{out}: cannot create this folder, {existing} is not a folder")
+    if existing != out or not any(out.iterdir()):
         return
-    if existing == out:
-        raise UserError(f"{out}: exists and is not a folder")
-    raise UserError(f"{out}: cannot create this folder, {existing} is not a folder")
+    # The export's files would land among whatever is there, replacing any of the same name:
+    # only a folder this export wrote before may be written over. Nothing is ever deleted.
+    try:
+        read_manifest(out, export_format)
+    except UserError:
+        raise UserError(
+            f"{out}: folder is not empty and holds no {export_format} export; "
+            "give a new or empty folder"
+        ) from None
 
 
 def move_in(staging: Path, out: Path) -> None:

@@ -145,7 +145,7 @@ def build_engines(
     config = export_config(onnx_dir)
     if max_batch < 1 or max_segments < 1:
         raise UserError("--max-batch and --max-segments must be at least 1")
-    check_output_folder(out)
+    check_output_folder(out, TENSORRT_FORMAT)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

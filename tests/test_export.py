@@ -18,10 +18,12 @@ from gapfill.model.config import WEIGHTS_NAME
 from gapfill.model.generate import to_model_frames
 from gapfill.model.sampler import alpha_sigma
 from gapfill.runtime.manifest import (
+    EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,
     GRAPH_NAMES,
     GRAPH_OUTPUTS,
     MANIFEST_NAME,
+    ONNX_FORMAT,
     file_sha256,
     graph_file,
 )
@@ -166,6 +168,10 @@ def test_cli_exports_end_to_end(checkpoint: Path):
             ["export", "onnx", "{checkpoint}", "-o", "{file}/onnx"],
             "{file}/onnx: cannot create this folder, {file} is not a folder",
         ),
+        (
+            ["export", "onnx", "{checkpoint}", "-o", "{full}"],
+            "{full}: folder is not empty and holds no gapfill-malt-onnx export",
+        ),
     ],
 )
 def test_cli_refusals_are_one_line(checkpoint, tmp_path, capsys, args, message):
@@ -173,14 +179,26 @@ def test_cli_refusals_are_one_line(checkpoint, tmp_path, capsys, args, message):
 
     if "tensorrt" in args and importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is installed here: the missing-TensorRT refusal cannot happen")
-    names = {"missing": tmp_path / "absent", "checkpoint": checkpoint, "file": tmp_path / "file"}
+    names = {
+        "missing": tmp_path / "absent",
+        "checkpoint": checkpoint,
+        "file": tmp_path / "file",
+        "full": tmp_path / "full",  # someone's folder: a name the export also writes, and more
+    }
     names["file"].write_text("not a folder")
+    names["full"].mkdir()
+    for name in ("config.json", "notes.txt"):
+        (names["full"] / name).write_text("mine")
     with pytest.raises(SystemExit) as exit_info:
         main([a.format(**names) for a in args])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message.format(**names) in err[0], err
     assert names["file"].read_text() == "not a folder" and not list(tmp_path.glob(".*.tmp"))
+    assert {p.name: p.read_text() for p in names["full"].iterdir()} == {
+        "config.json": "mine",
+        "notes.txt": "mine",
+    }
 
 
 def test_export_refuses_corrupt_weights_naming_the_file(checkpoint: Path, tmp_path: Path):
@@ -203,7 +221,8 @@ def test_failed_export_leaves_the_old_export_untouched(
 
     out = tmp_path / "export"
     out.mkdir()
-    (out / MANIFEST_NAME).write_text('{"old": true}')
+    old = {"format": ONNX_FORMAT, "format_version": EXPORT_FORMAT_VERSION, "old": True}
+    (out / MANIFEST_NAME).write_text(json.dumps(old))
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
@@ -211,5 +230,5 @@ def test_failed_export_leaves_the_old_export_untouched(
     monkeypatch.setattr(onnx_exporter, "_export_graph", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         export_onnx(checkpoint, out)
-    assert json.loads((out / MANIFEST_NAME).read_text()) == {"old": True}
+    assert json.loads((out / MANIFEST_NAME).read_text()) == old
     assert not list(tmp_path.glob(".export.*"))  # no staging folder left
