@@ -135,17 +135,19 @@ def build_engines(
     max_segments: int = DEFAULT_MAX_SEGMENTS,
 ) -> dict[str, Any]:
     """Build the four engines from `onnx_dir` into `out`; returns the manifest written."""
-    trt = import_tensorrt()  # first: without TensorRT nothing else matters
-    import torch
-
-    if not torch.cuda.is_available():
-        raise UserError("TensorRT engines are built on the GPU they run on: no CUDA GPU here")
     onnx_dir, out = Path(onnx_dir), Path(out)
     source = read_manifest(onnx_dir, ONNX_FORMAT)
     config = export_config(onnx_dir)
     if max_batch < 1 or max_segments < 1:
         raise UserError("--max-batch and --max-segments must be at least 1")
     check_output_folder(out, TENSORRT_FORMAT)
+    # Only now the host: a mistyped path is reported as such on any machine, not hidden behind
+    # a missing TensorRT that the operator would go and install for nothing.
+    trt = import_tensorrt()
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError("TensorRT engines are built on the GPU they run on: no CUDA GPU here")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

@@ -163,7 +163,13 @@ def test_cli_exports_end_to_end(checkpoint: Path):
     [
         (["export", "onnx", "{missing}"], "checkpoint folder not found"),
         (["export", "onnx", "{checkpoint}", "--opset", "11"], "--opset: 11 is outside"),
-        (["export", "tensorrt", "{missing}"], "TensorRT is not installed"),
+        # The input is checked before the host: a typo is not reported as a missing TensorRT.
+        (["export", "tensorrt", "{missing}"], "{missing}: export folder not found"),
+        (
+            ["export", "tensorrt", "{checkpoint}/onnx", "-o", "{file}/engines"],
+            "{file}/engines: cannot create this folder, {file} is not a folder",
+        ),
+        (["export", "tensorrt", "{checkpoint}/onnx"], "TensorRT is not installed"),
         (
             ["export", "onnx", "{checkpoint}", "-o", "{file}/onnx"],
             "{file}/onnx: cannot create this folder, {file} is not a folder",
@@ -177,7 +183,7 @@ def test_cli_exports_end_to_end(checkpoint: Path):
 def test_cli_refusals_are_one_line(checkpoint, tmp_path, capsys, args, message):
     from gapfill.cli import main
 
-    if "tensorrt" in args and importlib.util.find_spec("tensorrt") is not None:
+    if "TensorRT" in message and importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is installed here: the missing-TensorRT refusal cannot happen")
     names = {
         "missing": tmp_path / "absent",
