@@ -385,3 +385,60 @@ def test_verify_command(
 
     result = runner.invoke(_cli(), ["verify"])
     assert isinstance(result.exception, UserError)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`gapfill ARGS` through the console script's entry point: exit status, stdout, stderr."""
+    from gapfill.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+@pytest.mark.parametrize("spelling", ["relative", "dotdot", "symlink"])
+def test_verify_command_finds_the_clip_however_its_path_is_spelled(
+    catalog: Catalog,
+    repaired: tuple[Settings, Repaired],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    spelling: str,
+) -> None:
+    settings, clip = repaired
+    monkeypatch.setenv("GAPFILL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
+    out = clip.clip_path.parent
+    monkeypatch.chdir(out.parent)
+    (out.parent / "link").symlink_to(out, target_is_directory=True)
+    given = {
+        "relative": f"{out.name}/../{out.name}/{clip.clip_path.name}",
+        "dotdot": str(out / ".." / out.name / clip.clip_path.name),
+        "symlink": f"link/{clip.clip_path.name}",
+    }[spelling]
+    code, stdout, stderr = run_cli(["verify", given], capsys)
+    assert (code, stderr) == (0, ""), stderr
+    assert "1 clips, 2 originals, 1 models, 4 provenance events checked: all verified" in stdout
+
+    clip.clip_path.unlink()  # still the catalogued clip, now reported as missing
+    code, _stdout, stderr = run_cli(["verify", given], capsys)
+    assert code == 1
+    assert stderr.startswith(f"FAIL {clip.clip_path}: file missing"), stderr
+
+
+def test_verify_command_matches_a_clip_catalogued_through_a_symlink(
+    catalog: Catalog,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The data folder configured through a symlink, the clip named by its real path."""
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "data-link").symlink_to(tmp_path / "disk", target_is_directory=True)
+    settings = make_settings(catalog, tmp_path)
+    clip = make_repaired_clip(catalog, settings, tmp_path / "data-link")
+    monkeypatch.setenv("GAPFILL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
+    code, stdout, stderr = run_cli(["verify", str(clip.clip_path.resolve())], capsys)
+    assert (code, stderr) == (0, ""), stderr
+    assert "checked: all verified" in stdout

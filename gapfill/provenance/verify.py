@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,15 @@ def verify(
 
 
 def _clips_for_path(session: Session, path: Path, report: VerifyReport) -> list[SyntheticClip]:
-    clip = session.scalar(select(SyntheticClip).where(SyntheticClip.path == str(path)))
+    # The catalog holds the path the repair wrote; an operator may name the same file with `..`
+    # or through a symlink, and a deleted clip must still be found by either spelling.
+    spellings = {str(path), str(path.resolve())}
+    clip = session.scalar(
+        select(SyntheticClip)
+        .where(SyntheticClip.path.in_(spellings))
+        .order_by(SyntheticClip.id)
+        .limit(1)
+    )
     if clip is not None:
         return [clip]
     if not path.exists():
@@ -128,8 +137,17 @@ def _clips_for_path(session: Session, path: Path, report: VerifyReport) -> list[
     if clip is None:
         report.add(path, f"no synthetic_clips row for provenance {provenance_id} (row deleted?)")
         return []
-    report.add(path, f"provenance {provenance_id} is catalogued at another path: {clip.path}")
+    if not _same_file(path, clip.path):
+        report.add(path, f"provenance {provenance_id} is catalogued at another path: {clip.path}")
     return [clip]
+
+
+def _same_file(path: Path, other: str) -> bool:
+    """Whether two paths name one file (the catalogued path may run through a symlink)."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def _orphan_repair_events(session: Session, report: VerifyReport) -> None:
