@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -442,3 +443,53 @@ def test_verify_command_matches_a_clip_catalogued_through_a_symlink(
     code, stdout, stderr = run_cli(["verify", str(clip.clip_path.resolve())], capsys)
     assert (code, stderr) == (0, ""), stderr
     assert "checked: all verified" in stdout
+
+
+def _set(key: str, value: object) -> Callable[[dict], None]:
+    return lambda document: document.__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (None, "sidecar unreadable: "),  # truncated JSON
+        (_set("synthetic_ranges", 5), "malformed sidecar: synthetic_ranges is not a list"),
+        (
+            lambda d: d["synthetic_ranges"][0].__setitem__("frame_start", "10"),
+            "malformed sidecar: synthetic_ranges[0].frame_start is not an integer",
+        ),
+        (_set("output", "x.mp4"), "malformed sidecar: output is not an object"),
+        (_set("inputs", [1, 2]), "malformed sidecar: inputs[0] is not an object"),
+        (lambda d: d.pop("output"), "malformed sidecar: output missing"),
+    ],
+)
+def test_verify_command_reports_a_malformed_sidecar_in_one_line(
+    catalog: Catalog,
+    repaired: tuple[Settings, Repaired],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[dict], None] | None,
+    problem: str,
+) -> None:
+    settings, clip = repaired
+    monkeypatch.setenv("GAPFILL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
+    sidecar = sidecar_path(clip.clip_path)
+    if edit is None:
+        text = sidecar.read_text()[:100]
+    else:
+        document = json.loads(sidecar.read_text())
+        edit(document)
+        text = json.dumps(document)
+    sidecar.write_text(text)
+    for args in (["verify", str(clip.clip_path)], ["verify", "--all"]):
+        code, _stdout, stderr = run_cli(args, capsys)
+        lines = stderr.splitlines()
+        assert code == 1 and len(lines) == 1, stderr
+        assert lines[0].startswith(f"FAIL {sidecar}: {problem}"), stderr
+    # Without its repair event, verify falls back on the sidecar for the inputs it checks.
+    with catalog.session() as session:
+        session.execute(delete(ProvenanceEvent).where(ProvenanceEvent.action == REPAIR_ACTION))
+    code, _stdout, stderr = run_cli(["verify", "--all"], capsys)
+    assert code == 1 and all(line.startswith("FAIL ") for line in stderr.splitlines()), stderr
+    assert sidecar.read_text() == text

@@ -83,4 +83,50 @@ def read_sidecar(clip_path: str | os.PathLike[str]) -> dict[str, Any]:
         raise UserError(f"{path}: sidecar unreadable: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != SIDECAR_FORMAT:
         raise UserError(f"{path}: not a {SIDECAR_FORMAT} sidecar")
+    problem = _shape_problem(document)
+    if problem is not None:
+        raise UserError(f"{path}: malformed sidecar: {problem}")
     return document
+
+
+# The JSON types of what verify, audit and the contact sheet read: a sidecar edited by hand that
+# still parses is refused here, once, instead of failing in each of them on a wrong type.
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+_FIELDS: dict[str, type] = {
+    "provenance_id": str,
+    "synthetic_ranges": list,
+    "model": dict,
+    "inputs": list,
+    "parameters": dict,
+    "seed": int,
+    "output": dict,
+}
+_ITEM_FIELDS: dict[str, dict[str, type]] = {
+    "synthetic_ranges": {"frame_start": int, "frame_end": int, "start_time": str, "end_time": str},
+    "inputs": {"path": str, "sha256": str},
+}
+
+
+def _shape_problem(document: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a parsed sidecar, or None."""
+    problem = _field_problem(document, _FIELDS, "")
+    if problem is not None:
+        return problem
+    for key, fields in _ITEM_FIELDS.items():
+        for n, item in enumerate(document[key]):
+            if not isinstance(item, dict):
+                return f"{key}[{n}] is not an object"
+            problem = _field_problem(item, fields, f"{key}[{n}].")
+            if problem is not None:
+                return problem
+    return _field_problem(document["output"], {"sha256": str}, "output.")
+
+
+def _field_problem(value: dict[str, Any], fields: dict[str, type], prefix: str) -> str | None:
+    for key, kind in fields.items():
+        if key not in value:
+            return f"{prefix}{key} missing"
+        # bool is an int to Python, not to JSON
+        if not isinstance(value[key], kind) or isinstance(value[key], bool):
+            return f"{prefix}{key} is not {_TYPE_NAMES[kind]}"
+    return None
