@@ -13,7 +13,7 @@ import pytest
 import typer
 from sqlalchemy import delete
 from test_output import FPS
-from test_verify import T0, make_repaired_clip, make_settings
+from test_verify import T0, make_repaired_clip, make_settings, run_cli
 from typer.testing import CliRunner
 
 from gapfill.catalog.db import Catalog
@@ -21,6 +21,7 @@ from gapfill.catalog.models import ProvenanceEvent
 from gapfill.errors import UserError
 from gapfill.provenance import commands
 from gapfill.provenance.audit import AUDIT_COLUMNS, audit_rows
+from gapfill.provenance.sidecar import sidecar_path
 
 LATER = T0 + dt.timedelta(hours=2)
 
@@ -109,3 +110,44 @@ def test_audit_command_json_and_csv(
 
     result = runner.invoke(app, ["audit", "--from", "2026-01-05T08:00Z", "--to", "2026-01-05"])
     assert isinstance(result.exception, UserError)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"format": "gapfill.provenance/1", "inp', "sidecar unreadable: "),
+        (None, "malformed sidecar: inputs[0] is not an object"),
+    ],
+)
+def test_audit_command_names_an_unusable_sidecar_in_one_line(
+    catalog: Catalog,
+    two_cameras: dict[str, object],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str | None,
+    problem: str,
+) -> None:
+    """The inputs of a clip whose repair event is gone come from its sidecar: a broken one is
+    named, the rest of the listing still printed, and the exit status says it is incomplete."""
+    monkeypatch.setenv("GAPFILL_DATA_DIR", str(two_cameras["settings"].data_dir))
+    monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
+    with catalog.session() as session:
+        session.execute(delete(ProvenanceEvent).where(ProvenanceEvent.action == "repair"))
+    lathe = two_cameras["lathe"]
+    sidecar = sidecar_path(lathe.clip_path)
+    if text is None:
+        document = json.loads(sidecar.read_text())
+        document["inputs"] = [1, 2]
+        text = json.dumps(document)
+    sidecar.write_text(text)
+    for fmt in ([], ["--json"], ["--csv"]):
+        code, stdout, stderr = run_cli(["audit", *fmt], capsys)
+        lines = stderr.splitlines()
+        assert code == 1 and len(lines) == 1, stderr
+        assert lines[0].startswith(f"error: {sidecar}: {problem}"), stderr
+        assert lines[0].endswith(f"(clip {lathe.clip_id} listed without its inputs)")
+        if fmt == ["--json"]:
+            rows = json.loads(stdout)
+            assert len(rows) == 4
+            assert [len(r["inputs"]) for r in rows] == [0, 2, 2, 2]  # lathe-02 first
+    assert sidecar.read_text() == text

@@ -59,9 +59,13 @@ def audit_rows(
     camera: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
+    problems: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every synthetic frame range of `camera` (all cameras if None) overlapping [start, end),
-    in time order. Frame ranges are indices within the clip file, end exclusive."""
+    in time order. Frame ranges are indices within the clip file, end exclusive.
+
+    `problems`, when given, gets a line for each sidecar needed for a clip's inputs (its repair
+    event gone) that is missing or unusable; that clip's rows then list no inputs."""
     if (
         camera is not None
         and session.scalar(select(Camera.id).where(Camera.name == camera)) is None
@@ -90,7 +94,7 @@ def audit_rows(
     for span, clip, camera_name, model, reviewer_name in results:
         inputs = inputs_by_clip.get(clip.provenance_id)
         if inputs is None:
-            inputs = _sidecar_inputs(clip.path)
+            inputs = inputs_by_clip[clip.provenance_id] = _sidecar_inputs(clip, problems)
         rows.append(
             {
                 "camera": camera_name,
@@ -138,10 +142,12 @@ def _recorded_inputs(session: Session, provenance_ids: set[str]) -> dict[str, li
     return found
 
 
-def _sidecar_inputs(clip_path: str) -> list[dict]:
+def _sidecar_inputs(clip: SyntheticClip, problems: list[str] | None) -> list[dict]:
     try:
-        return read_sidecar(Path(clip_path)).get("inputs", [])
-    except UserError:
+        return read_sidecar(Path(clip.path))["inputs"]
+    except UserError as exc:
+        if problems is not None:
+            problems.append(f"{exc} (clip {clip.id} listed without its inputs)")
         return []
 
 

@@ -156,7 +156,8 @@ def audit(
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets.")] = False,
 ) -> None:
     """List every synthetic frame range in the window: clip, model, inputs, parameters,
-    reviewer and review state."""
+    reviewer and review state. Exits 1, after the listing, when a clip's inputs could not be
+    read (its repair event gone and its sidecar missing or malformed)."""
     from gapfill.catalog.db import open_catalog
     from gapfill.config import load_settings
     from gapfill.provenance.audit import audit_rows, write_audit_csv
@@ -168,28 +169,34 @@ def audit(
     end = parse_time(to, "--to") if to is not None else None
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to: {to!r} is not after --from {from_!r}")
+    problems: list[str] = []
     with open_catalog(load_settings()) as catalog, catalog.session() as session:
-        rows = audit_rows(session, camera, start, end)
+        rows = audit_rows(session, camera, start, end, problems)
     if csv_output:
         write_audit_csv(rows, sys.stdout)
-        return
-    if not json_output:
-        for row in rows:
-            row["inputs_count"] = len(row["inputs"])
-    emit(
-        rows,
-        [
-            "camera",
-            "start_time",
-            "end_time",
-            "frame_start",
-            "frame_end",
-            "clip_id",
-            "model_name",
-            "review_state",
-            "reviewer",
-            "inputs_count",
-        ],
-        json_output,
-        title="synthetic frame ranges",
-    )
+    else:
+        if not json_output:
+            for row in rows:
+                row["inputs_count"] = len(row["inputs"])
+        emit(
+            rows,
+            [
+                "camera",
+                "start_time",
+                "end_time",
+                "frame_start",
+                "frame_end",
+                "clip_id",
+                "model_name",
+                "review_state",
+                "reviewer",
+                "inputs_count",
+            ],
+            json_output,
+            title="synthetic frame ranges",
+        )
+    # After the listing, which is still the answer for every other clip.
+    for problem in problems:
+        err.print(f"error: {problem}", highlight=False, markup=False)
+    if problems:
+        raise typer.Exit(1)
