@@ -258,10 +258,30 @@ app.command("demo")(demo.demo)
 app.command("report")(report_commands.report)
 
 
+def _refuse_undecodable(args: list[str]) -> None:
+    """Refuse an argument that is not UTF-8, for every command at once.
+
+    Python hands such bytes over as lone surrogates, which pass for text until the catalog, a
+    log line or a JSON file has to encode them, deep inside whichever command got them."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:  # the bytes as typed, b'\xff.mp4', rather than Python's '\udcff.mp4'
+                shown = repr(os.fsencode(arg))
+            except UnicodeEncodeError:
+                shown = repr(arg)
+            raise UserError(
+                f"argument {shown}: not valid UTF-8 (gapfill takes UTF-8 names and values)"
+            ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: maps errors to exit codes and one-line messages."""
     try:
-        result = app(args=argv, prog_name="gapfill", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        _refuse_undecodable(args)
+        result = app(args=args, prog_name="gapfill", standalone_mode=False)
     except UserError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
