@@ -16,7 +16,6 @@ from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.model.data import FootageSampler
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
-from gapfill.model.sampler import T_MAX
 from gapfill.model.train import Trainer, TrainOptions, run_training
 from gapfill.runtime.torch_backend import TorchBackend
 from gapfill.synth.scene import Scene
@@ -150,10 +149,9 @@ def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> Non
         ),
         (("--device", "tpu"), "'tpu' is not one of auto, cpu, cuda"),
         (("--workers", "-1"), "--workers: must be 0 or more"),
-        (("--start-share", "1.5"), "--start-share: must be between 0 and 1"),
     ],
 )
-def test_train_refuses_a_device_workers_or_share_it_cannot_use(
+def test_train_refuses_a_device_or_workers_it_cannot_use(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
     capsys.readouterr()
@@ -163,16 +161,6 @@ def test_train_refuses_a_device_workers_or_share_it_cannot_use(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "run").exists()
-
-
-def test_start_share_trains_that_share_at_the_samplers_start_time(tmp_path: Path) -> None:
-    def share_at_start(start_share: float) -> float:
-        trainer = Trainer(_options(tmp_path, 2, 1, start_share=start_share), TINY, _sampler_factory)
-        return (trainer._diffusion_times(4000) == T_MAX).float().mean().item()
-
-    assert share_at_start(0.0) == 0.0  # uniform times never land exactly on the end
-    assert 0.45 < share_at_start(0.5) < 0.55
-    assert share_at_start(1.0) == 1.0
 
 
 def test_generation_is_deterministic_under_a_seed(tiny_run: Path) -> None:

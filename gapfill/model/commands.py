@@ -79,7 +79,6 @@ def train_on_clips(
     device: str = "cpu",
     workers: int = 0,
     photos: bool = False,
-    start_share: float = 0.0,
 ) -> Path:
     """Train one stage of a model of `config`'s sizes (model_sizes) on simulated scenes plus
     `clip_paths` and `extra_shots` (a camera's footage from the catalog, gapfill.tuning); returns
@@ -106,7 +105,6 @@ def train_on_clips(
         device=device,
         workers=workers,
         photos=photos,
-        start_share=start_share,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
@@ -143,13 +141,6 @@ def train(
     batch: int = typer.Option(4, "--batch", help="Windows per step (stage 2 scales by unroll)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default by stage)."),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps per checkpoint."),
-    start_share: float = typer.Option(
-        0.0,
-        "--start-share",
-        help="Stage 2: share of segments trained at the sampler's start time (pure noise, where "
-        "the shipped one-step sampler asks for the change from the conditioning alone) instead "
-        "of a uniform diffusion time; 0 to 1.",
-    ),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch."),
     device: str = typer.Option(
         "auto",
@@ -209,8 +200,6 @@ def train(
     catalogued footage (scanned recordings, defects cut out); --finetune --camera trains a child
     of the camera's current model on it and makes the child the model that repairs the camera.
     """
-    if not 0.0 <= start_share <= 1.0:
-        raise UserError(f"--start-share: must be between 0 and 1, got {start_share}")
     window = _footage_window(camera, since, until, finetune)
     curriculum_steps = parse_curriculum(curriculum)
     seeds = (
@@ -266,7 +255,6 @@ def train(
             clips=tuple(clips),
             device=device,
             workers=workers,
-            start_share=start_share,
         )
         result = finetune_camera(load_settings(), request, cli_actor())
         typer.echo(
@@ -301,7 +289,6 @@ def train(
         device=device,
         workers=workers,
         photos=photos,
-        start_share=start_share,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

@@ -47,7 +47,6 @@ from gapfill.model.diffusion import add_noise, sample_times, v_target
 from gapfill.model.footage_stream import FootageStream
 from gapfill.model.malt import Malt
 from gapfill.model.photos import load_photos
-from gapfill.model.sampler import T_MAX
 
 log = logging.getLogger("gapfill.train")
 
@@ -64,11 +63,6 @@ class TrainOptions:
     log_every: int = 10
     bptt: int = 4
     memory_noise: bool = True
-    # Stage 2: share of segments diffused at the sampler's start time (config.sample_start)
-    # instead of a uniform time. The shipped sampler evaluates the denoiser at that one time only
-    # (one DDIM step from pure noise), where it must predict the change from the conditioning
-    # alone; a uniform time trains that task on about 1 segment in 20.
-    start_share: float = 0.0
     warmup: int = 200
     ema_decay: float = 0.999
     ae_frames: int = 8
@@ -242,7 +236,7 @@ class Trainer:
             z_real = z_target[:, k]
             # The denoiser's clean sample: the segment's latent, or its change to the guess's.
             z0 = z_real - z_guess[:, k] if c.residual else z_real
-            t = self._on_device(self._diffusion_times(batch))
+            t = self._on_device(sample_times(batch, self.generator))
             noise = self._on_device(torch.randn(z0.shape, generator=self.generator))
             mask = (
                 known[:, k]
@@ -259,15 +253,6 @@ class Trainer:
                 if (n_context + k + 1) % o.bptt == 0:
                     memory = memory.detach()
         return loss / n_gap, batch * n_gap
-
-    def _diffusion_times(self, batch: int) -> torch.Tensor:
-        """(B,) diffusion times: uniform, or the sampler's start time for start_share of them."""
-        t = sample_times(batch, self.generator)
-        share = self.options.start_share
-        if share > 0:  # no extra draw at 0: older runs resume bit for bit
-            at_start = torch.rand(batch, generator=self.generator) < share
-            t = torch.where(at_start, torch.full_like(t, min(self.config.sample_start, T_MAX)), t)
-        return t
 
     def _noised(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         if not bool((level > 0).any()):

@@ -69,7 +69,6 @@ class FinetuneRequest:
     clips: tuple[str, ...] = ()
     device: str = "cpu"  # torch device to train on (gapfill.model.device.resolve_device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
-    start_share: float = 0.0  # segments trained at the sampler's start time (TrainOptions)
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,6 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
             init=parent,
             device=request.device,
             workers=request.workers,
-            start_share=request.start_share,
         )
         try:
             run_training(options, config, request.synth_seeds, shots, resume=False)
