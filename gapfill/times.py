@@ -8,7 +8,7 @@ import re
 from gapfill.errors import UserError
 
 # The longest length of time a setting or option may give: an interval, the repair window, a
-# lease, a timeout, a defect span, simulated footage. A year is far past any real value and keeps
+# lease, a timeout, a defect span. A year is far past any real value and keeps
 # every use safe: it fits a timedelta, now plus it stays inside datetime (years 1-9999), and a
 # thread can wait that long (threading.TIMEOUT_MAX is about 292 years). Past such caps a typo
 # like 1e15 became an OverflowError only when the daemon first used it.

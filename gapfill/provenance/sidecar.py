@@ -34,6 +34,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from gapfill.errors import UserError
 from gapfill.media.encode import atomic_write_bytes
 from gapfill.provenance.facts import ClipProvenance
@@ -89,44 +91,60 @@ def read_sidecar(clip_path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
-# The JSON types of what verify, audit and the contact sheet read: a sidecar edited by hand that
-# still parses is refused here, once, instead of failing in each of them on a wrong type.
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
-_FIELDS: dict[str, type] = {
-    "provenance_id": str,
-    "synthetic_ranges": list,
-    "model": dict,
-    "inputs": list,
-    "parameters": dict,
-    "seed": int,
-    "output": dict,
-}
-_ITEM_FIELDS: dict[str, dict[str, type]] = {
-    "synthetic_ranges": {"frame_start": int, "frame_end": int, "start_time": str, "end_time": str},
-    "inputs": {"path": str, "sha256": str},
+# The fields verify, audit and the contact sheet read, with their JSON types: a sidecar edited
+# by hand that still parses is refused here, once, instead of failing in each of them on a wrong
+# type. Strict: "12" is no integer and true no number, as in JSON; other fields pass unchecked.
+class _Shape(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _SyntheticRange(_Shape):
+    frame_start: int
+    frame_end: int
+    start_time: str
+    end_time: str
+
+
+class _Input(_Shape):
+    path: str
+    sha256: str
+
+
+class _Output(_Shape):
+    sha256: str
+
+
+class _Sidecar(_Shape):
+    provenance_id: str
+    synthetic_ranges: list[_SyntheticRange]
+    model: dict[str, Any]
+    inputs: list[_Input]
+    parameters: dict[str, Any]
+    seed: int
+    output: _Output
+
+
+# pydantic's wording names its own classes ("a valid dictionary or instance of _Output"); an
+# auditor reads JSON's.
+_PROBLEMS = {
+    "missing": "missing",
+    "model_type": "is not an object",
+    "dict_type": "is not an object",
+    "list_type": "is not a list",
+    "int_type": "is not an integer",
+    "string_type": "is not a string",
 }
 
 
 def _shape_problem(document: dict[str, Any]) -> str | None:
-    """What is wrong with the shape of a parsed sidecar, or None."""
-    problem = _field_problem(document, _FIELDS, "")
-    if problem is not None:
-        return problem
-    for key, fields in _ITEM_FIELDS.items():
-        for n, item in enumerate(document[key]):
-            if not isinstance(item, dict):
-                return f"{key}[{n}] is not an object"
-            problem = _field_problem(item, fields, f"{key}[{n}].")
-            if problem is not None:
-                return problem
-    return _field_problem(document["output"], {"sha256": str}, "output.")
-
-
-def _field_problem(value: dict[str, Any], fields: dict[str, type], prefix: str) -> str | None:
-    for key, kind in fields.items():
-        if key not in value:
-            return f"{prefix}{key} missing"
-        # bool is an int to Python, not to JSON
-        if not isinstance(value[key], kind) or isinstance(value[key], bool):
-            return f"{prefix}{key} is not {_TYPE_NAMES[kind]}"
+    """The first thing wrong with the shape of a parsed sidecar, in one line
+    ('synthetic_ranges[0].frame_start is not an integer'), or None."""
+    try:
+        _Sidecar.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        )
+        return f"{where.lstrip('.')} {_PROBLEMS.get(error['type'], error['msg'])}"
     return None
