@@ -29,8 +29,9 @@ class DetectionSettings(BaseModel):
     """
 
     # nan passes no comparison and inf every one: either would make a detector silently
-    # never (or always) fire, so only finite numbers are read.
-    model_config = ConfigDict(allow_inf_nan=False)
+    # never (or always) fire, so only finite numbers are read. An unknown threshold is a typo
+    # that would leave the default in force, as for a camera's overrides (detect/scan.py).
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
     gap_factor: float = Field(
         1.5, description="A PTS step above this many typical frame durations is a gap."
@@ -184,7 +185,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = os.environ.get("GAPFILL_CONFIG_FILE", "gapfill.toml")
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        toml = _KnownKeysTomlSource(settings_cls, toml_file=toml_file)
         return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
 
     # Derived locations: one rule each, so no caller re-invents them.
@@ -212,6 +213,21 @@ class Settings(BaseSettings):
         return data
 
 
+class _KnownKeysTomlSource(TomlConfigSettingsSource):
+    """The TOML file, refusing keys no setting has. The file is written by hand for one site, so
+    an unknown key is a typo (`retention_day = 30`) that would otherwise be dropped in silence
+    and leave the default in force. Environment and .env stay lenient: they carry other
+    programs' variables too."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: str) -> None:
+        super().__init__(settings_cls, toml_file=toml_file)
+        unknown = sorted(set(self.toml_data) - set(settings_cls.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(unknown)}; `gapfill config show` lists them all"
+            )
+
+
 def _hide_password(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -229,7 +245,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"configuration: {where}: {first['msg']}") from None
+        problem = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise UserError(f"configuration: {where}: {problem}") from None
     except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         toml_file = os.environ.get("GAPFILL_CONFIG_FILE", "gapfill.toml")
         raise UserError(f"{toml_file}: {exc}") from None

@@ -136,6 +136,21 @@ def test_non_finite_numbers_in_the_toml_file_are_refused(
     assert "detect.blocky_score" in refused(capsys, "config", "show")
 
 
+def test_a_misspelt_setting_in_the_toml_file_is_refused_not_ignored(
+    capsys: pytest.CaptureFixture[str], isolated_env: Path
+) -> None:
+    toml = isolated_env / "gapfill.toml"
+    toml.write_text("retention_days = 30\nretention_day = 30\n")
+    line = refused(capsys, "config", "show")
+    assert line.startswith(f"error: {toml.name}: unknown setting(s) retention_day;"), line
+    toml.write_text("[detect]\nfreeze_min_second = 3\n")
+    assert refused(capsys, "config", "show") == (
+        "error: configuration: detect.freeze_min_second: unknown setting"
+    )
+    toml.write_text("retention_days = 30\n[detect]\nfreeze_min_seconds = 3\n")
+    assert "retention_days: 30" in succeeds(capsys, "config", "show")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
