@@ -43,6 +43,17 @@ def test_recordings_limit_outside_its_range_is_refused(
     succeeds(capsys, "recordings", "--limit=1000000")
 
 
+@pytest.mark.parametrize("command", [["recordings"], ["jobs"], ["scan"], ["audit"]])
+def test_a_command_before_init_leaves_no_catalog_behind(
+    capsys: pytest.CaptureFixture[str], isolated_env: Path, command: list[str]
+) -> None:
+    data = isolated_env / "data"
+    assert "not initialised; run `gapfill init`" in refused(capsys, *command)
+    assert not data.exists()  # neither an empty catalog file nor its folder
+    succeeds(capsys, "init")
+    assert (data / "catalog.sqlite3").is_file()
+
+
 @pytest.mark.parametrize("command", [["init"], ["recordings"], ["jobs"]])
 def test_a_catalog_that_is_not_a_database_is_named_and_left_alone(
     capsys: pytest.CaptureFixture[str],
@@ -203,11 +214,12 @@ def test_a_bare_command_group_prints_its_help(
 
 
 @pytest.mark.parametrize(
-    ("url", "problem"),
+    ("url", "init_problem", "problem"),
     [
-        ("not a url, but s3cr3t is in it", "not a database URL"),
-        ("nosuchdb://u:s3cr3t@host/db", "not usable here"),
-        ("sqlite:///{tmp}/taken/catalog.sqlite3", "cannot make its folder"),
+        ("not a url, but s3cr3t is in it", "not a database URL", "not a database URL"),
+        ("nosuchdb://u:s3cr3t@host/db", "not usable here", "not usable here"),
+        # Only init makes a SQLite catalog's folder; the others find no catalog there.
+        ("sqlite:///{tmp}/taken/catalog.sqlite3", "cannot make its folder", "not initialised"),
     ],
 )
 def test_a_database_url_gapfill_cannot_use_is_one_line(
@@ -215,10 +227,11 @@ def test_a_database_url_gapfill_cannot_use_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     url: str,
+    init_problem: str,
     problem: str,
 ) -> None:
     (tmp_path / "taken").write_text("a file where the catalog's folder should be\n")
     monkeypatch.setenv("GAPFILL_DATABASE_URL", url.format(tmp=tmp_path))
-    for command in ("init", "recordings"):
+    for command, expected in (("init", init_problem), ("recordings", problem)):
         line = refused(capsys, command)
-        assert problem in line and "s3cr3t" not in line
+        assert expected in line and "s3cr3t" not in line

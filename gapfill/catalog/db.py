@@ -21,14 +21,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout, so the daemon's
     writer and the API's readers do not trip over each other."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:  # a file in the way, or no permission
-                raise UserError(
-                    f"database {url}: cannot make its folder {Path(path).parent}: {exc.strerror}"
-                ) from None
         engine = _create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -41,6 +33,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return _create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, or None (another database, or SQLite in memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """`gapfill init` makes the folder of a SQLite catalog; nothing else creates it."""
+    path = _sqlite_file(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, or no permission
+        raise UserError(
+            f"database {url}: cannot make its folder {path.parent}: {exc.strerror}"
+        ) from None
 
 
 def _create_engine(url: str, **kwargs: Any) -> Engine:
@@ -73,6 +86,11 @@ class Catalog:
 
     def require_schema(self) -> None:
         """Refuse to work on a database that `gapfill init` has not prepared."""
+        # Connecting would create a SQLite file: a command run before init (or with a mistyped
+        # data_dir) would leave an empty catalog behind.
+        path = _sqlite_file(self.url)
+        if path is not None and not path.exists():
+            raise UserError(f"database {self.display_url}: not initialised; run `gapfill init`")
         try:
             current = current_revision(self.engine)
         except DBAPIError as exc:
@@ -159,6 +177,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
     """Create or upgrade the database at `url` to the newest schema. Returns (before, after)."""
     from alembic import command
 
+    _make_sqlite_folder(url)
     engine = make_engine(url)
     where = engine.url.render_as_string(hide_password=True)
     try:
