@@ -129,6 +129,11 @@ def test_engineer_reviews_a_reconstruction(
     # The player opens on the last real frame before the first span.
     expect(stage).to_have_attribute("data-frame", "9")
     expect(stage).to_have_attribute("data-kind", "real")
+    # The frame's box is sized before the frame arrives, so the controls below it stay put
+    # under the pointer (a click that raced the first frame once landed on empty page).
+    reserved = [int(page.locator("#frame").get_attribute(a) or 0) for a in ("width", "height")]
+    expect(page.locator("#frame")).to_have_js_property("complete", True)
+    assert reserved == page.locator("#frame").evaluate("i => [i.naturalWidth, i.naturalHeight]")
     expect(badge).to_be_hidden()
     expect(page.locator("#timeline .segment.synthetic")).to_have_count(2)
 
