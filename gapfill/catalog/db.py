@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +140,17 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def head_revision() -> str:
+@cache
+def _migrations() -> Any:
+    """Alembic's view of migrations/: read once, since every catalog opened (each command, each
+    health probe) asks for the head, and a newer catalog for the whole history."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    head = script.get_current_head()
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str:
+    head = _migrations().get_current_head()
     assert head is not None, "migrations/ has no revisions"
     return head
 
@@ -152,12 +159,9 @@ def refuse_newer_schema(where: str, current: str | None) -> None:
     """A revision this code has no migration for was written by a newer gapfill: neither using
     the catalog (its tables may mean something else now) nor upgrading it (Alembic cannot walk
     from an unknown revision) is safe, so nothing touches it."""
-    from alembic.script import ScriptDirectory
-
-    if current is None:
+    if current is None or current == head_revision():
         return
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    if current not in {revision.revision for revision in script.walk_revisions()}:
+    if current not in {revision.revision for revision in _migrations().walk_revisions()}:
         raise UserError(
             f"database {where}: written by a newer gapfill (schema {current}, this gapfill knows "
             f"up to {head_revision()}); upgrade gapfill, the catalog was left as it is"
