@@ -9,29 +9,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
-from gapfill.cli import main
-
-
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """Run `gapfill ARGS`, expect the one-line user error; returns that line."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    captured = capsys.readouterr()
-    assert exit_info.value.code == 1, captured.err
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    return lines[0]
-
-
-def succeeds(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    captured = capsys.readouterr()
-    assert exit_info.value.code == 0, captured.err
-    return captured.out
+from cli_run import refused, succeeds
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "99999999999999999999", "1000001"])

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_cli
 from typer.testing import CliRunner
 
 from gapfill import ingest as ingest_module
 from gapfill.catalog.db import open_catalog
-from gapfill.cli import app, main
+from gapfill.cli import app
 from gapfill.config import load_settings
 from gapfill.media.encode import VideoWriter
 from gapfill.media.probe import Probe
@@ -31,15 +32,6 @@ def gapfill(*args: str) -> tuple[int, str, str]:
         # UserError escapes CliRunner (main() maps it); surface its message like main() would.
         return 1, result.stdout, f"error: {result.exception}"
     return result.exit_code, result.stdout, result.stderr
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    """The real entry point, as a shell runs it: exit code, stdout and stderr lines. Unlike
-    `gapfill()`, an internal error here is exit 2, not a user error."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err.strip().splitlines()
 
 
 def write_segment(path: Path, frames: int = 20, fps: float = 10.0) -> Path:

@@ -6,22 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gapfill.cli import main
+from cli_run import refused
 
 SMALL = ["--cameras", "1", "--width", "32", "--height", "32", "--workers", "1", "--faults", "none"]
 
 
-def refused(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+def refused_synth(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """The one line `gapfill synth ARGS` printed when it refused them."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(["synth", *SMALL, *args])
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert exit_info.value.code == 1, captured.err
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    assert captured.out == ""
-    return lines[0]
+    return refused(capsys, "synth", *SMALL, *args)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +31,7 @@ def test_non_finite_or_absurd_times_are_refused(
     tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    assert message in refused(["--out", str(out), *args], capsys)
+    assert message in refused_synth(["--out", str(out), *args], capsys)
     assert not out.exists()
 
 
@@ -49,7 +41,7 @@ def test_an_out_directory_under_a_regular_file_is_refused(
     somefile = tmp_path / "somefile.txt"
     somefile.write_text("keep me")
     for out in (somefile / "sub", somefile / "sub" / "deeper"):
-        line = refused(["--out", str(out), "--minutes", "0.2"], capsys)
+        line = refused_synth(["--out", str(out), "--minutes", "0.2"], capsys)
         assert str(out) in line and "Not a directory" in line
     assert somefile.read_text() == "keep me"
 
@@ -59,6 +51,6 @@ def test_no_workers_is_refused(
     tmp_path: Path, workers: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    line = refused(["--out", str(out), "--minutes", "0.2", "--workers", workers], capsys)
+    line = refused_synth(["--out", str(out), "--minutes", "0.2", "--workers", workers], capsys)
     assert "--workers" in line and workers in line
     assert not out.exists()
