@@ -149,6 +149,11 @@ def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> Non
         ),
         (("--device", "tpu"), "'tpu' is not one of auto, cpu, cuda"),
         (("--workers", "-1"), "--workers: must be 0 or more"),
+        (("--minutes", "nan"), "--minutes: must be above 0"),
+        (("--minutes", "0"), "--minutes: must be above 0"),
+        (("--minutes", "1e9"), "--minutes: must be above 0 and at most"),
+        (("--autoencoder", "gapfill/model/default"), "--autoencoder: only for stage 2"),
+        (("--stage", "2", "--autoencoder", "nowhere"), "nowhere: checkpoint folder not found"),
     ],
 )
 def test_train_refuses_a_device_or_workers_it_cannot_use(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gapfill.model.data import RealShot
 
 DEFAULT_SYNTH_SEEDS = "100000-1099999"
+MAX_MINUTES = 7 * 24 * 60.0  # a week: longer is a typo, and nan or inf never stop
 
 
 def parse_seed_range(text: str) -> tuple[int, int] | None:
@@ -79,6 +80,8 @@ def train_on_clips(
     device: str = "cpu",
     workers: int = 0,
     photos: bool = False,
+    minutes: float | None = None,
+    autoencoder: Path | None = None,
 ) -> Path:
     """Train one stage of a model of `config`'s sizes (model_sizes) on simulated scenes plus
     `clip_paths` and `extra_shots` (a camera's footage from the catalog, gapfill.tuning); returns
@@ -90,6 +93,12 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
+    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
+        raise UserError(f"--minutes: must be above 0 and at most {MAX_MINUTES}, got {minutes}")
+    if autoencoder is not None and (stage != 2 or init is not None):
+        raise UserError("--autoencoder: only for stage 2 from scratch (not stage 1, not --init)")
+    if autoencoder is not None and not Path(autoencoder).is_dir():
+        raise UserError(f"{autoencoder}: checkpoint folder not found")
     shots = [*load_training_clips(clip_paths, config), *(extra_shots or [])]
     options = TrainOptions(
         out=Path(out),
@@ -105,6 +114,8 @@ def train_on_clips(
         device=device,
         workers=workers,
         photos=photos,
+        minutes=minutes,
+        autoencoder=Path(autoencoder) if autoencoder is not None else None,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
@@ -192,6 +203,19 @@ def train(
         help="With --camera: fine-tune the camera's model (stage 2) on its footage and register "
         "the child model in the catalog as the camera's model.",
     ),
+    minutes: float | None = typer.Option(
+        None,
+        "--minutes",
+        help="Stop with a checkpoint after this many minutes of training (a GPU lease, a "
+        "night's window); --resume continues from there.",
+    ),
+    autoencoder: Path | None = typer.Option(
+        None,
+        "--autoencoder",
+        help="Stage 2 from scratch: the autoencoder of this checkpoint folder (a stage-1 run's "
+        "export, or one `python -m gapfill.model.publish --autoencoder-only` wrote) instead of "
+        "OUT/stage1.pt.",
+    ),
 ) -> None:
     """Train MALT: stage 1 the autoencoder, then stage 2 the denoiser with memory (same --out).
 
@@ -216,6 +240,8 @@ def train(
             raise UserError("--photos: not with --finetune (a camera learns from its own footage)")
         if config_file is not None:
             raise UserError("--config: not with --finetune (the parent brings its own sizes)")
+        if minutes is not None or autoencoder is not None:
+            raise UserError("--minutes/--autoencoder: not with --finetune")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
     elif config_file is not None and (tiny or init is not None):
@@ -289,6 +315,8 @@ def train(
         device=device,
         workers=workers,
         photos=photos,
+        minutes=minutes,
+        autoencoder=autoencoder,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

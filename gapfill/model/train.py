@@ -30,12 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from gapfill.errors import UserError
 from gapfill.media.encode import atomic_write_bytes
 from gapfill.model.checkpoint import load_model, save_model
-from gapfill.model.config import MaltConfig
+from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.data import (
     FootageSampler,
     RealShot,
@@ -76,6 +78,12 @@ class TrainOptions:
     photos: bool = False
     device: str = "cpu"  # torch device of the model and its inputs (gapfill.model.device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
+    # Stop with a checkpoint after this many minutes (a GPU lease, a night's window); --resume
+    # continues from there. None: train until `steps`.
+    minutes: float | None = None
+    # Stage 2 from scratch: the autoencoder of this checkpoint folder (a stage-1 export, or the
+    # autoencoder alone as `publish --autoencoder-only` writes it) instead of OUT/stage1.pt.
+    autoencoder: Path | None = None
 
 
 def unroll_for_step(
@@ -140,20 +148,23 @@ class Trainer:
         self.ema = copy.deepcopy(self.model.state_dict())
 
     def start_stage2_from(self, stage1_path: Path) -> None:
-        """Take the autoencoder of a finished stage 1 (its EMA weights) and measure latent_scale."""
-        saved = _load_state(stage1_path)
-        trained = MaltConfig.from_json(saved["config"], source=str(stage1_path))
+        """Take the autoencoder of a finished stage 1 (its EMA weights: OUT/stage1.pt or a
+        checkpoint folder) and measure latent_scale."""
+        trained, weights = _stage1_autoencoder(stage1_path)
         if autoencoder_sizes(trained) != autoencoder_sizes(self.config):
             raise UserError(
                 f"{stage1_path}: its autoencoder has other sizes than this run's configuration; "
                 "give stage 2 the same --config as stage 1"
             )
         ae_state = {
-            k[len("autoencoder.") :]: v
-            for k, v in saved["ema"].items()
+            k[len("autoencoder.") :]: v.float()
+            for k, v in weights.items()
             if k.startswith("autoencoder.")
         }
-        self.model.autoencoder.load_state_dict(ae_state)
+        try:
+            self.model.autoencoder.load_state_dict(ae_state)
+        except RuntimeError:
+            raise UserError(f"{stage1_path}: holds no complete autoencoder") from None
         scale = self._measure_latent_scale()
         self.config = replace(self.config, latent_scale=scale)
         self.model.config = self.config
@@ -277,6 +288,7 @@ class Trainer:
 
     def _train_loop(self, stream: FootageStream, progress: tqdm) -> None:
         o = self.options
+        deadline = None if o.minutes is None else time.monotonic() + 60 * o.minutes
         window_start, window_samples, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
         while self.step < o.steps:
             lr = o.lr * min(1.0, (self.step + 1) / o.warmup)
@@ -312,8 +324,12 @@ class Trainer:
                     0.0,
                     0,
                 )
-            if self.step % o.checkpoint_every == 0 or self.step == o.steps:
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            if self.step % o.checkpoint_every == 0 or self.step == o.steps or out_of_time:
                 self.save()
+            if out_of_time:
+                log.info("stage %d: %s minutes are up at step %d", o.stage, o.minutes, self.step)
+                break
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -370,6 +386,21 @@ def _load_state(path: Path) -> dict:
         raise UserError(f"{path}: corrupt training checkpoint ({type(exc).__name__})") from None
 
 
+def _stage1_autoencoder(path: Path) -> tuple[MaltConfig, dict[str, torch.Tensor]]:
+    """(configuration, weights) of a finished stage 1: a training checkpoint (its EMA) or a
+    checkpoint folder, whose weights may hold the autoencoder alone."""
+    if not path.is_dir():
+        saved = _load_state(path)
+        return MaltConfig.from_json(saved["config"], source=str(path)), saved["ema"]
+    weights = path / WEIGHTS_NAME
+    if not weights.is_file():
+        raise UserError(f"{weights}: checkpoint weights not found")
+    try:
+        return read_config(path), load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{weights}: corrupt weights ({exc})") from None
+
+
 def _to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
@@ -416,7 +447,7 @@ def run_training(
     elif options.init is not None:
         trainer.start_from_checkpoint(options.init)
     elif options.stage == 2:
-        trainer.start_stage2_from(options.out / "stage1.pt")
+        trainer.start_stage2_from(options.autoencoder or options.out / "stage1.pt")
     log.info(
         "training stage %d to step %d; config %s; threads %d; pid %d",
         options.stage, options.steps, json.dumps(json.loads(trainer.config.to_json())),

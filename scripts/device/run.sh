@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The command a GPU lease runs, in the repository root on the GPU machine, with .device/ carried
+# (scripts/device/README.md). Ends within about 9 minutes of a 10-minute call.
+set -euo pipefail
+: "${OUT:?run on the device machine, where OUT is the folder that comes back}"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .device/wheels/*.whl
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi -L
+if [[ -d .device/autoencoder ]]; then  # stage 1 came from the CPU: the lease is all stage 2
+    minutes=(--autoencoder .device/autoencoder --stage2-minutes 6.5)
+else
+    minutes=(--stage1-minutes 2.5 --stage2-minutes 4)
+fi
+python3 scripts/device/train.py --results "$OUT" --clips .device/clips/* "${minutes[@]}" "$@" \
+    2>&1 | tr '\r' '\n' | grep -v 'step/s\|s/step' | tee "$OUT/console.log"
