@@ -2,16 +2,19 @@
 
 Fills a SPAN-frame hole (default 64: four segments) between real simulated footage, REPEATS times,
 with each backend that is available here, and prints footage-seconds per second (>= 1 means
-faster than real time). The eager PyTorch backend always runs; backends from gapfill.runtime
+faster than real time). The eager PyTorch backend always runs, on --device (cpu, or cuda on a
+GPU host: scripts/device/run.sh measures it in a GPU lease); backends from gapfill.runtime
 (ONNX Runtime, TensorRT) are added when that package provides `create_backend(name, checkpoint)`.
 
     .venv/bin/python benchmarks/fill_speed.py [--model DIR] [--span 64] [--threads 1] [--json]
+        [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,11 +24,14 @@ FPS = 10.0
 SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
 
-def backends(model_dir: Path) -> dict[str, object]:
+def backends(model_dir: Path, device: str = "cpu") -> dict[str, object]:
     from gapfill.model.checkpoint import load_model
     from gapfill.runtime.torch_backend import TorchBackend
 
-    found: dict[str, object] = {"torch": TorchBackend(load_model(model_dir))}
+    torch_backend = TorchBackend(load_model(model_dir), device=device)
+    # "torch" on the CPU is the name benchmarks/capacity_doc.py reads from fill_speed.txt.
+    name = "torch" if device == "cpu" else torch_backend.provider
+    found: dict[str, object] = {name: torch_backend}
     try:
         from gapfill.runtime import create_backend  # the exporters' runtimes, when present
     except ImportError:
@@ -34,7 +40,7 @@ def backends(model_dir: Path) -> dict[str, object]:
         try:
             found[name] = create_backend(name, model_dir)
         except Exception as exc:  # a runtime that is not installed here is skipped, with the reason
-            print(f"{name}: skipped ({exc})")
+            print(f"{name}: skipped ({exc})", file=sys.stderr)  # stdout may be --json
     return found
 
 
@@ -72,6 +78,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: config)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--device", default="cpu", help="the torch backend's device: cpu or cuda")
     args = parser.parse_args()
 
     import torch
@@ -81,7 +88,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model_dir = args.model or default_checkpoint_dir()
     results = {}
-    for name, backend in backends(model_dir).items():
+    for name, backend in backends(model_dir, args.device).items():
         results[name] = {
             "threads": args.threads,
             **measure(backend, args.span, args.repeats, args.steps),

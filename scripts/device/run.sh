@@ -6,6 +6,10 @@ set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .device/wheels/*.whl
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L
+# The first measured GPU fill speed (docs/capacity.md has only an assumed one), of the shipped
+# model, first: it takes seconds and must not wait on training. FILL_DEVICE=cpu rehearses.
+python3 benchmarks/fill_speed.py --device "${FILL_DEVICE:-cuda}" --repeats 5 --json \
+    >"$OUT/fill_speed_cuda.json" || echo "fill_speed on the GPU failed (see above)" >&2
 if [[ -d .device/autoencoder ]]; then  # stage 1 came from the CPU: the lease is all stage 2
     minutes=(--autoencoder .device/autoencoder --stage2-minutes 6.5)
 else
