@@ -182,14 +182,26 @@ def recordings(
         str | None, typer.Option(help="Start at or after (ISO 8601 or 6h, 2d).")
     ] = None,
     limit: Annotated[
-        int, typer.Option(min=1, max=MAX_ROWS, help="At most this many rows (newest last).")
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_ROWS,
+            help="List the most recent N recordings that match (printed oldest first).",
+        ),
     ] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
-    """List catalogued recordings in time order."""
+    """List catalogued recordings in time order: the most recent --limit of them."""
     if status is not None and status not in RECORDING_STATUSES:
         raise UserError(f"--status: {status!r} is not one of {', '.join(RECORDING_STATUSES)}")
-    query = select(Recording, Camera.name).join(Camera).order_by(Recording.start_time, Camera.name)
+    # An operator asking for N wants the latest N: pick them newest first, then print them in
+    # time order like every other listing (reversed below). Recording.id breaks ties for a stable
+    # cut when two recordings share a start time and a camera name.
+    query = (
+        select(Recording, Camera.name)
+        .join(Camera)
+        .order_by(Recording.start_time.desc(), Camera.name.desc(), Recording.id.desc())
+    )
     if camera is not None:
         query = query.where(Camera.name == camera)
     if status is not None:
@@ -220,7 +232,8 @@ def recordings(
             "scanned_at",
         ]
         rows = []
-        for recording, camera_name in session.execute(query.limit(limit)).all():
+        newest_first = session.execute(query.limit(limit)).all()
+        for recording, camera_name in reversed(newest_first):
             row = as_rows([recording], fields)[0]
             row["camera"] = camera_name
             rows.append(row)

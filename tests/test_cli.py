@@ -1,13 +1,20 @@
-"""The `gapfill` entry point itself: what it refuses before any command runs."""
+"""The `gapfill` entry point itself: what it refuses before any command runs; and the listings
+it defines itself (`gapfill recordings`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import sys
 
 import pytest
+from cli_run import succeeds
 
+from gapfill.catalog.db import Catalog
+from gapfill.catalog.models import Camera, Recording
 from gapfill.cli import main
+from gapfill.config import load_settings
 
 # How Python hands over a command-line byte that is not UTF-8: a lone surrogate.
 NOT_UTF8 = os.fsdecode(b"\xffname")
@@ -46,3 +53,31 @@ def test_sys_argv_is_checked_too(
     monkeypatch.setattr(sys, "argv", ["gapfill", "recordings", "--camera", NOT_UTF8])
     code, err = _run(capsys, None)
     assert code == 1 and err[0].startswith("error: argument b'\\xffname': not valid UTF-8"), err
+
+
+def test_recordings_limit_lists_the_most_recent_in_time_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    succeeds(capsys, "init")
+    t0 = dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC)
+    with Catalog(load_settings().effective_database_url) as catalog, catalog.session() as session:
+        camera = Camera(name="press-01", nominal_fps=10.0)
+        session.add(camera)
+        session.flush()
+        # Inserted out of time order, so neither the insertion order nor the ids give the answer.
+        for minute in (3, 0, 4, 1, 2):
+            start = t0 + dt.timedelta(minutes=minute)
+            session.add(
+                Recording(
+                    camera_id=camera.id,
+                    path=f"/rec/{minute:02d}.mp4",
+                    start_time=start,
+                    end_time=start + dt.timedelta(minutes=1),
+                    size_bytes=1,
+                    mtime_ns=1,
+                    sha256="0" * 64,
+                )
+            )
+    rows = json.loads(succeeds(capsys, "recordings", "--limit=3", "--json"))
+    assert [row["path"] for row in rows] == ["/rec/02.mp4", "/rec/03.mp4", "/rec/04.mp4"]
+    assert "most recent" in succeeds(capsys, "recordings", "--help")
