@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_run import refused, succeeds
 from sqlalchemy import select
 from test_detect_clips import write_clip
 from test_detect_scan import START, segment_path
@@ -175,6 +176,20 @@ def test_schedule_shows_next_runs(
     error = cli(capsys, "schedule", code=1)
     assert "repair_schedule: '61 * * * *' is not a valid cron expression" in error
     assert len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("setting", ["REPAIR_SCHEDULE", "VERIFY_SCHEDULE"])
+def test_a_schedule_that_never_fires_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    # Every field is in range, but there is no February 31st: the task would never run.
+    monkeypatch.setenv(f"GAPFILL_{setting}", "0 0 31 2 *")
+    assert refused(capsys, "schedule") == (
+        f"error: {setting.lower()}: '0 0 31 2 *' never fires (no such date in any year); "
+        "fix the day or month"
+    )
+    monkeypatch.setenv(f"GAPFILL_{setting}", "0 0 29 2 *")  # leap years only: rare but real
+    succeeds(capsys, "schedule")
 
 
 def test_repair_window_opens_at_the_cron_and_lasts_its_hours() -> None:

@@ -22,13 +22,21 @@ RETENTION_INTERVAL = dt.timedelta(hours=1)
 
 
 def cron_trigger(expression: str, what: str, timezone: Any = None) -> Any:
-    """An APScheduler CronTrigger from a five-field crontab line; a bad line is a user error."""
+    """An APScheduler CronTrigger from a five-field crontab line; a bad line, or one that never
+    fires, is a user error."""
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        return CronTrigger.from_crontab(expression, timezone=timezone)
+        trigger = CronTrigger.from_crontab(expression, timezone=timezone)
     except (ValueError, TypeError) as exc:
         raise UserError(f"{what}: {expression!r} is not a valid cron expression: {exc}") from None
+    # Each field can be valid while the date they spell does not exist (February 31st): APScheduler
+    # accepts such a line and finds no fire time, so the task would silently never run.
+    if trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC)) is None:
+        raise UserError(
+            f"{what}: {expression!r} never fires (no such date in any year); fix the day or month"
+        )
+    return trigger
 
 
 def local_timezone() -> Any:
