@@ -65,8 +65,17 @@ def warn(path: str, problem: str) -> None:
 
 
 @contextmanager
-def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
-    """A progress bar on stderr; `advance()` on the yielded object moves it."""
+def progress(
+    description: str, total: int | None, enabled: bool = True, transient: bool = False
+) -> Iterator[Any]:
+    """A progress bar on stderr; `advance()` or `update(completed=, total=)` on the yielded object
+    moves it. A `transient` bar is erased when the block ends, so the command's summary takes its
+    place."""
+    # A transient bar draws nothing on a stderr that is not a terminal (a log file, a pipe, CI),
+    # yet rich's Progress.stop() still prints a newline there to end the bar's last line: a stray
+    # blank line ahead of everything else. Off, it prints nothing at all.
+    if transient and not err.is_interactive:
+        enabled = False
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -75,7 +84,7 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
         TimeRemainingColumn(),
         console=err,
         disable=not enabled,
-        transient=False,
+        transient=transient,
     )
     with bar:
         task = bar.add_task(description, total=total)

@@ -1,5 +1,6 @@
-"""`gapfill synth` refuses bad input through the real entry point: one line on stderr naming the
-option or path, exit 1, no traceback, and no output directory left behind."""
+"""`gapfill synth` through the real entry point: bad input is refused with one line on stderr
+naming the option or path, exit 1, no traceback, and no output directory left behind; a good run
+keeps stderr clean where no terminal shows its progress bar."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from cli_run import refused
+
+from gapfill.cli import main
 
 SMALL = ["--cameras", "1", "--width", "32", "--height", "32", "--workers", "1", "--faults", "none"]
 
@@ -54,3 +57,18 @@ def test_no_workers_is_refused(
     line = refused_synth(["--out", str(out), "--minutes", "0.2", "--workers", workers], capsys)
     assert "--workers" in line and workers in line
     assert not out.exists()
+
+
+def test_without_a_terminal_the_progress_bar_leaves_no_blank_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Captured stderr is not a terminal, as in a log file or CI: the bar, erased when it ends,
+    # must leave nothing behind (it used to leave an empty line above the next output). Not
+    # run_cli: it strips stderr, which would hide the very line this is about.
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", *SMALL, "--out", str(out), "--minutes", "0.2"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code in (0, None), captured.err
+    assert captured.out.startswith("wrote 2 segments"), captured.out
+    assert captured.err == ""

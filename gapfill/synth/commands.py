@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from gapfill.console import progress
 from gapfill.errors import UserError
 from gapfill.synth.faults import FAULT_KINDS
 from gapfill.synth.truth import parse_iso_utc
@@ -63,20 +63,11 @@ def synth(
     except OverflowError:
         raise UserError(f"--start: {start!r} is outside the years 1 to 9999 in UTC") from None
 
-    stderr = Console(stderr=True)
     began = time.perf_counter()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("writing segments", total=None)
+    with progress("writing segments", total=None, transient=True) as bar:
 
         def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            bar.update(completed=done, total=total)
 
         truth = synthesize(
             out,
