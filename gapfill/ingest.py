@@ -1,6 +1,7 @@
 """Ingest: walk a recordings tree and catalogue every segment file, exactly once.
 
-- Idempotent: a file already catalogued with the same size and mtime is skipped without re-hashing.
+- Idempotent: a file already catalogued with the same size and mtime is skipped without re-hashing
+  (one with the same size but a new mtime is re-hashed, to tell a touched file from a new one).
 - Never a crash on bad files: a file PyAV cannot read becomes a recording with status `unreadable`
   and the reason; a directory that cannot be listed or a symlink loop is reported and skipped.
 - A file that changes while it is read (still being written) is left for the next run: its size
@@ -214,6 +215,33 @@ def ingest(
     return report
 
 
+def _report_change(path: Path, existing: Recording, size: int, report: IngestReport) -> None:
+    """A catalogued original whose size or mtime no longer match its row: say what changed."""
+    keeps = "catalog keeps the original record"
+    if size != existing.size_bytes:
+        report.changed_originals.append(
+            (str(path), f"changed since ingest (size {existing.size_bytes} -> {size}); {keeps}")
+        )
+        return
+    # Same size, new mtime: only the bytes tell a replaced file from a touched one. Rare enough
+    # to hash here, and "size 1234 -> 1234" would leave the operator guessing what changed.
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        report.skipped.append((str(path), exc.strerror or str(exc)))
+        return
+    if digest == existing.sha256:  # touched or copied back unchanged: the same recording
+        report.unchanged += 1
+        return
+    report.changed_originals.append(
+        (
+            str(path),
+            f"content changed since ingest although the size is the same ({size} bytes): "
+            f"sha256 now {digest[:16]}..., catalog {existing.sha256[:16]}...; {keeps}",
+        )
+    )
+
+
 def _ingest_file(
     session: Session, path: Path, placement: _Placement, report: IngestReport, actor: str
 ) -> None:
@@ -227,13 +255,7 @@ def _ingest_file(
         if existing.size_bytes == before.st_size and existing.mtime_ns == before.st_mtime_ns:
             report.unchanged += 1
         else:
-            report.changed_originals.append(
-                (
-                    str(path),
-                    f"changed since ingest (size {existing.size_bytes} -> "
-                    f"{before.st_size}); catalog keeps the original record",
-                )
-            )
+            _report_change(path, existing, before.st_size, report)
         return
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -223,6 +224,33 @@ def test_an_ingest_that_loses_a_race_counts_the_file_as_unchanged(
     assert raced and (summary["added"], summary["unchanged"]) == (0, 3)
     assert err == []
     assert len(recordings_json()) == 3
+
+
+def test_an_original_replaced_by_a_file_of_the_same_size_is_named_as_new_content(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replaced = (tree / "2026-01-05/07/press-01/00.00.mp4").resolve()
+    touched = (tree / "2026-01-05/07/conveyor-02/00.00.mp4").resolve()
+    assert gapfill("init")[0] == 0
+    assert json.loads(gapfill("ingest", str(tree), "--json")[1])["added"] == 3
+    [catalogued] = [r["sha256"] for r in recordings_json() if r["path"] == str(replaced)]
+    data = bytearray(replaced.read_bytes())
+    data[-1] ^= 0xFF  # other bytes, same length
+    replaced.write_bytes(bytes(data))
+    for path in (replaced, touched):  # a new mtime on both, whatever the clock's resolution
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    # The touched file holds the bytes that were catalogued: not a change.
+    assert (summary["changed_originals"], summary["unchanged"]) == (1, 2)
+    now = hashlib.sha256(bytes(data)).hexdigest()
+    assert err == [
+        f"warning: {replaced}: changed: content changed since ingest although the size is the "
+        f"same ({len(data)} bytes): sha256 now {now[:16]}..., catalog {catalogued[:16]}...; "
+        "catalog keeps the original record"
+    ]
 
 
 @pytest.mark.parametrize(
