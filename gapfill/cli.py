@@ -31,6 +31,7 @@ from gapfill.provenance import commands as provenance_commands
 from gapfill.repair import commands as repair_commands
 from gapfill.report import commands as report_commands
 from gapfill.synth import commands as synth_commands
+from gapfill.text import is_utf8
 from gapfill.times import parse_time
 
 app = typer.Typer(
@@ -277,16 +278,14 @@ def _refuse_undecodable(args: list[str]) -> None:
     Python hands such bytes over as lone surrogates, which pass for text until the catalog, a
     log line or a JSON file has to encode them, deep inside whichever command got them."""
     for arg in args:
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_utf8(arg):
             try:  # the bytes as typed, b'\xff.mp4', rather than Python's '\udcff.mp4'
                 shown = repr(os.fsencode(arg))
             except UnicodeEncodeError:
                 shown = repr(arg)
             raise UserError(
                 f"argument {shown}: not valid UTF-8 (gapfill takes UTF-8 names and values)"
-            ) from None
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

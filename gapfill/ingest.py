@@ -31,6 +31,7 @@ from gapfill.catalog.models import Camera, Recording
 from gapfill.errors import UserError
 from gapfill.media.probe import Probe, probe, sha256_file
 from gapfill.provenance.chain import append_event
+from gapfill.text import is_utf8
 
 log = logging.getLogger(__name__)
 
@@ -155,21 +156,11 @@ def check_camera_name(name: str) -> None:
     """A camera name given on the command line, refused unless it is one plain folder name:
     repaired clips are written under <output_dir>/<camera>/, so '..' or 'a/b' would escape it."""
     bad = name in ("", ".", "..") or any(c in name for c in "/\\\0")
-    if bad or len(name) > 128 or not _is_utf8(name):
+    if bad or len(name) > 128 or not is_utf8(name):
         raise UserError(
             f"--camera: {name!r} is not a camera name (one UTF-8 folder name of at most 128 "
             "characters, without '/' or '\\', and not '.' or '..')"
         )
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text holding bytes that were not UTF-8 (Python keeps them as lone surrogates,
-    which no database driver accepts)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def ingest(
@@ -189,7 +180,7 @@ def ingest(
     for path in walk_files(root, lambda p, why: report.skipped.append((p, why))):
         if progress:
             progress(path)
-        if not _is_utf8(str(path)):
+        if not is_utf8(str(path)):
             # The catalog stores text; shown with the raw bytes escaped, as ls -b would.
             shown = os.fsencode(path).decode("utf-8", "backslashreplace")
             report.skipped.append((shown, "file name is not valid UTF-8; rename it to ingest it"))

@@ -15,6 +15,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Camera, Recording
 from gapfill.cli import main
 from gapfill.config import load_settings
+from gapfill.text import is_utf8
 
 # How Python hands over a command-line byte that is not UTF-8: a lone surrogate.
 NOT_UTF8 = os.fsdecode(b"\xffname")
@@ -45,6 +46,15 @@ def test_an_argument_that_is_not_utf8_is_refused_in_one_line(
         1,
         [f"error: argument {shown}: not valid UTF-8 (gapfill takes UTF-8 names and values)"],
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "utf8"),
+    [("", True), ("press-01", True), ("café/Ω.mp4", True), (NOT_UTF8, False), ("a\ud800", False)],
+)
+def test_one_utf8_check_for_arguments_and_file_names(text: str, utf8: bool) -> None:
+    # The entry point (every argument) and ingest (file and camera names) share this check.
+    assert is_utf8(text) is utf8
 
 
 def test_sys_argv_is_checked_too(
