@@ -6,7 +6,6 @@ torch and the model code are imported inside the commands, so that `gapfill --he
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -250,12 +249,12 @@ def train(
     import torch
 
     from gapfill.config import load_settings
-    from gapfill.model.device import resolve_device
+    from gapfill.model.device import resolve_device, usable_cores
 
     torch.set_num_threads(threads)
     device = resolve_device(device)
     if workers is None:
-        workers = 0 if device == "cpu" else max(1, (os.cpu_count() or 2) - 2)
+        workers = 0 if device == "cpu" else max(1, usable_cores() - 2)
     elif workers < 0:
         raise UserError(f"--workers: must be 0 or more, got {workers}")
     if finetune:

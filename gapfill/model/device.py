@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gapfill.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -21,3 +23,12 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA GPU is usable on this host")
     return "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: in a container or under taskset fewer than the
+    host's (os.cpu_count() counts the host's), and the footage workers must not outnumber them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

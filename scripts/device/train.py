@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import torch
 from gapfill.model.checkpoint import load_model
 from gapfill.model.commands import model_sizes, parse_curriculum, train_on_clips
 from gapfill.model.config import MaltConfig
+from gapfill.model.device import usable_cores
 from gapfill.model.generate import fill_working
 from gapfill.model.publish import publish
 from gapfill.runtime.torch_backend import TorchBackend
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4, help="stage 2 (the CPU runs: 2e-4)")
     parser.add_argument("--curriculum", default="0:2,1500:4,3000:8")
     parser.add_argument("--device", default="cuda", help="cuda; cpu to rehearse the script")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 4) - 2))
+    parser.add_argument("--workers", type=int, default=max(1, usable_cores() - 2))
     args = parser.parse_args()
 
     torch.backends.cuda.matmul.allow_tf32 = True  # a small model: TF32 is precise enough
