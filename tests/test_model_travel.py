@@ -11,8 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 from gapfill.cli import main
-from gapfill.model.checkpoint import load_model
-from gapfill.model.config import WEIGHTS_NAME
+from gapfill.model.checkpoint import load_model, save_model
+from gapfill.model.config import WEIGHTS_NAME, MaltConfig
+from gapfill.model.malt import Malt
 from gapfill.model.publish import publish_autoencoder
 
 torch.set_num_threads(1)
@@ -55,6 +56,21 @@ def test_stage2_starts_on_an_autoencoder_published_alone(tmp_path: Path) -> None
     state = trained.state_dict()
     for name, value in weights.items():  # stage 2 keeps the autoencoder it started on
         assert torch.allclose(state[name], value.float(), atol=1e-6), name
+
+
+def test_stage2_refuses_a_folder_without_an_autoencoder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = Malt(MaltConfig.tiny())
+    denoiser_only = {k: v for k, v in model.state_dict().items() if k.startswith("denoiser.")}
+    save_model(model, tmp_path / "no-autoencoder", state=denoiser_only)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--tiny", "--out", str(tmp_path / "run"), "--stage", "2", "--steps", "1",
+              "--autoencoder", str(tmp_path / "no-autoencoder")])  # fmt: skip
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-autoencoder: holds no complete autoencoder" in err[0], err
 
 
 def test_publishing_an_autoencoder_alone_needs_a_destination(

@@ -206,7 +206,7 @@ def train(
         None,
         "--minutes",
         help="Stop with a checkpoint after this many minutes of training (a GPU lease, a "
-        "night's window); --resume continues from there.",
+        "night's window); --resume continues from there. --steps still paces the curriculum.",
     ),
     autoencoder: Path | None = typer.Option(
         None,
