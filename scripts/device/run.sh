@@ -10,8 +10,14 @@ nvidia-smi -L
 # model, first: it takes seconds and must not wait on training. FILL_DEVICE=cpu rehearses.
 python3 benchmarks/fill_speed.py --device "${FILL_DEVICE:-cuda}" --repeats 5 --json \
     >"$OUT/fill_speed_cuda.json" || echo "fill_speed on the GPU failed (see above)" >&2
-if [[ -d .device/autoencoder ]]; then  # stage 1 came from the CPU: the lease is all stage 2
-    minutes=(--autoencoder .device/autoencoder --stage2-minutes 6.5)
+# Stage 1 trained on the CPU beforehand (prepare.sh's, else the one kept in the repository)
+# leaves the lease to stage 2; without one the lease trains its own first.
+autoencoder=
+for candidate in .device/autoencoder scripts/device/autoencoder; do
+    if [[ -d $candidate ]]; then autoencoder=$candidate; break; fi
+done
+if [[ -n $autoencoder ]]; then
+    minutes=(--autoencoder "$autoencoder" --stage2-minutes 6.5)
 else
     minutes=(--stage1-minutes 2.5 --stage2-minutes 4)
 fi
