@@ -1,7 +1,8 @@
 """Ingest: walk a recordings tree and catalogue every segment file, exactly once.
 
 - Idempotent: a file already catalogued with the same size and mtime is skipped without re-hashing
-  (one with the same size but a new mtime is re-hashed, to tell a touched file from a new one).
+  (one with the same size but a new mtime is re-hashed once, to tell a touched file from a new
+  one; a touched file's new mtime is then kept).
 - Never a crash on bad files: a file PyAV cannot read becomes a recording with status `unreadable`
   and the reason; a directory that cannot be listed or a symlink loop is reported and skipped.
 - A file that changes while it is read (still being written) is left for the next run: its size
@@ -206,8 +207,11 @@ def ingest(
     return report
 
 
-def _report_change(path: Path, existing: Recording, size: int, report: IngestReport) -> None:
+def _report_change(
+    path: Path, existing: Recording, seen: os.stat_result, report: IngestReport
+) -> None:
     """A catalogued original whose size or mtime no longer match its row: say what changed."""
+    size = seen.st_size
     keeps = "catalog keeps the original record"
     if size != existing.size_bytes:
         report.changed_originals.append(
@@ -222,6 +226,9 @@ def _report_change(path: Path, existing: Recording, size: int, report: IngestRep
         report.skipped.append((str(path), exc.strerror or str(exc)))
         return
     if digest == existing.sha256:  # touched or copied back unchanged: the same recording
+        # Its new mtime is remembered, so the next ingest skips it without hashing it again. The
+        # sha256 is the original's identity (and the chain's); the mtime only spares re-reading.
+        existing.mtime_ns = seen.st_mtime_ns
         report.unchanged += 1
         return
     report.changed_originals.append(
@@ -246,7 +253,7 @@ def _ingest_file(
         if existing.size_bytes == before.st_size and existing.mtime_ns == before.st_mtime_ns:
             report.unchanged += 1
         else:
-            _report_change(path, existing, before.st_size, report)
+            _report_change(path, existing, before, report)
         return
 
     try:

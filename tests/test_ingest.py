@@ -227,7 +227,7 @@ def test_an_ingest_that_loses_a_race_counts_the_file_as_unchanged(
 
 
 def test_an_original_replaced_by_a_file_of_the_same_size_is_named_as_new_content(
-    tree: Path, capsys: pytest.CaptureFixture[str]
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     replaced = (tree / "2026-01-05/07/press-01/00.00.mp4").resolve()
     touched = (tree / "2026-01-05/07/conveyor-02/00.00.mp4").resolve()
@@ -251,6 +251,15 @@ def test_an_original_replaced_by_a_file_of_the_same_size_is_named_as_new_content
         f"same ({len(data)} bytes): sha256 now {now[:16]}..., catalog {catalogued[:16]}...; "
         "catalog keeps the original record"
     ]
+    # The touched file's new mtime is remembered: the next ingest does not read it again.
+    hashed: list[Path] = []
+    real_sha256 = ingest_module.sha256_file
+    monkeypatch.setattr(
+        ingest_module, "sha256_file", lambda path: hashed.append(path) or real_sha256(path)
+    )
+    code, out, err = run_cli(capsys, "ingest", str(tree), "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 2, err
+    assert hashed == [replaced]  # the replaced original is reported again, the touched one not
 
 
 @pytest.mark.parametrize(
