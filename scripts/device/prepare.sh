@@ -18,9 +18,14 @@ av_version=$("$PY" -c "import av; print(av.__version__)")
 # sha256 on the GPU machine too). box, cup and tree come from `make real-clips`.
 "$PY" - <<'PYTHON'
 import shutil
+import sys
+from gapfill.errors import UserError
 from gapfill.model.clips import clip_path
 for name in ("bikes.mp4", "box.mp4", "cup.mp4", "tree.avi"):
-    shutil.copy(clip_path(name), ".device/clips/" + name)
+    try:
+        shutil.copy(clip_path(name), ".device/clips/" + name)
+    except UserError as exc:
+        sys.exit(f"error: {exc} (run `make real-clips` first)")
 PYTHON
 if [[ -n "${1:-}" ]]; then
     "$PY" -m gapfill.model.publish "$1" --dest .device/autoencoder --autoencoder-only
