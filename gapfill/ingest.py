@@ -207,6 +207,15 @@ def ingest(
     return report
 
 
+def _hash_or_skip(path: Path, report: IngestReport) -> str | None:
+    """The file's sha256, or None with the file reported as skipped when it cannot be read."""
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        report.skipped.append((str(path), exc.strerror or str(exc)))
+        return None
+
+
 def _report_change(
     path: Path, existing: Recording, seen: os.stat_result, report: IngestReport
 ) -> None:
@@ -220,10 +229,8 @@ def _report_change(
         return
     # Same size, new mtime: only the bytes tell a replaced file from a touched one. Rare enough
     # to hash here, and "size 1234 -> 1234" would leave the operator guessing what changed.
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        report.skipped.append((str(path), exc.strerror or str(exc)))
+    digest = _hash_or_skip(path, report)
+    if digest is None:
         return
     if digest == existing.sha256:  # touched or copied back unchanged: the same recording
         # Its new mtime is remembered, so the next ingest skips it without hashing it again. The
@@ -256,10 +263,8 @@ def _ingest_file(
             _report_change(path, existing, before, report)
         return
 
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        report.skipped.append((str(path), exc.strerror or str(exc)))
+    digest = _hash_or_skip(path, report)
+    if digest is None:
         return
     facts = probe(path)
     try:
