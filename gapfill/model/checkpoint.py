@@ -38,13 +38,8 @@ def load_model(checkpoint_dir: Path) -> Malt:
     if not checkpoint_dir.is_dir():
         raise UserError(f"{checkpoint_dir}: checkpoint folder not found")
     config = read_config(checkpoint_dir)
+    state = read_weights(checkpoint_dir)
     weights = checkpoint_dir / WEIGHTS_NAME
-    if not weights.is_file():
-        raise UserError(f"{weights}: checkpoint weights not found")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(f"{weights}: corrupt weights ({exc})") from None
     model = Malt(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -66,6 +61,18 @@ def load_model(checkpoint_dir: Path) -> Malt:
     return model.eval()
 
 
+def read_weights(checkpoint_dir: Path) -> dict[str, torch.Tensor]:
+    """The tensors stored in `checkpoint_dir`, as saved (not checked against a configuration),
+    refusing a missing or unreadable file."""
+    weights = Path(checkpoint_dir) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise UserError(f"{weights}: checkpoint weights not found")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{weights}: corrupt weights ({exc})") from None
+
+
 def checkpoint_sha256(checkpoint_dir: Path) -> str:
     """SHA-256 over the configuration and the weights: the model's identity for provenance."""
     digest = hashlib.sha256()
@@ -76,4 +83,4 @@ def checkpoint_sha256(checkpoint_dir: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["MaltConfig", "checkpoint_sha256", "load_model", "save_model"]
+__all__ = ["MaltConfig", "checkpoint_sha256", "load_model", "read_weights", "save_model"]

@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gapfill.model.checkpoint import checkpoint_sha256, load_model, save_model
+from gapfill.model.checkpoint import checkpoint_sha256, load_model, read_weights, save_model
 from gapfill.model.config import default_checkpoint_dir
-from gapfill.model.generate import fill_working
+from gapfill.model.generate import Backend, fill_working
 from gapfill.model.malt import Malt
 from gapfill.synth.scene import Scene
 
@@ -32,21 +33,20 @@ MIN_PARITY_PSNR = 35.0
 
 def publish(source: Path, dest: Path, half: bool = True) -> float:
     """Write `source` into `dest` (replacing it); returns the fp16-vs-fp32 fill PSNR in dB."""
+    from gapfill.runtime.torch_backend import TorchBackend  # not at import: see fill_parity_db
+
     model = load_model(source)
     state = {
         k: (v.half() if half and v.is_floating_point() else v)
         for k, v in model.state_dict().items()
     }
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        staged = Path(tmp) / "staged"
-        save_model(model, staged, state=state)
-        parity = _fill_psnr(model, load_model(staged))
-        if parity < MIN_PARITY_PSNR:
-            raise RuntimeError(f"fp16 weights change the fill too much: {parity:.1f} dB")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
-    return parity
+    return _stage_and_replace(
+        model,
+        state,
+        dest,
+        "fill",
+        lambda staged: fill_parity_db(TorchBackend(model), TorchBackend(load_model(staged))),
+    )
 
 
 def publish_autoencoder(source: Path, dest: Path) -> float:
@@ -58,17 +58,33 @@ def publish_autoencoder(source: Path, dest: Path) -> float:
         for k, v in model.state_dict().items()
         if k.startswith("autoencoder.")
     }
-    halved = Malt(model.config)
-    halved.autoencoder.load_state_dict(
-        {k[len("autoencoder.") :]: v.float() for k, v in state.items()}
-    )
-    parity = _reconstruction_psnr(model, halved.eval())
-    if parity < MIN_PARITY_PSNR:
-        raise RuntimeError(f"fp16 weights change the reconstruction too much: {parity:.1f} dB")
+
+    def parity(staged: Path) -> float:
+        halved = Malt(model.config)
+        halved.autoencoder.load_state_dict(
+            {k[len("autoencoder.") :]: v.float() for k, v in read_weights(staged).items()}
+        )
+        return _reconstruction_psnr(model, halved.eval())
+
+    return _stage_and_replace(model, state, dest, "reconstruction", parity)
+
+
+def _stage_and_replace(
+    model: Malt,
+    state: dict[str, torch.Tensor],
+    dest: Path,
+    what: str,
+    parity_of: Callable[[Path], float],
+) -> float:
+    """Write `state` into a folder beside `dest`, check it (parity_of(folder), dB), and only then
+    put it in `dest`'s place: a failed check leaves `dest` as it was."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         staged = Path(tmp) / "staged"
         save_model(model, staged, state=state)
+        parity = parity_of(staged)
+        if parity < MIN_PARITY_PSNR:
+            raise RuntimeError(f"fp16 weights change the {what} too much: {parity:.1f} dB")
         if dest.exists():
             shutil.rmtree(dest)
         staged.rename(dest)
@@ -86,14 +102,14 @@ def _reconstruction_psnr(reference: Malt, candidate: Malt) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def _fill_psnr(reference: torch.nn.Module, candidate: torch.nn.Module) -> float:
-    # Lazily: the model package does not import gapfill.runtime at import time.
-    from gapfill.runtime.torch_backend import TorchBackend
-
+def fill_parity_db(reference: Backend, candidate: Backend) -> float:
+    """PSNR in dB between two backends' fills of the same simulated hole (inf when identical):
+    fp16 against fp32 weights here, a GPU against the CPU in scripts/device/train.py. Callers
+    import gapfill.runtime, which the model package does not at import time."""
     config = reference.config
     frames = Scene(3, width=config.width, height=config.height, fps=10.0).render(0, 80)
-    a = fill_working(TorchBackend(reference), frames[:48], frames[64:], 16, seed=0)
-    b = fill_working(TorchBackend(candidate), frames[:48], frames[64:], 16, seed=0)
+    a = fill_working(reference, frames[:48], frames[64:], 16, seed=0)
+    b = fill_working(candidate, frames[:48], frames[64:], 16, seed=0)
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 

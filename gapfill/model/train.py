@@ -30,14 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from gapfill.errors import UserError
 from gapfill.media.encode import atomic_write_bytes
-from gapfill.model.checkpoint import load_model, save_model
-from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
+from gapfill.model.checkpoint import load_model, read_weights, save_model
+from gapfill.model.config import MaltConfig, read_config
 from gapfill.model.data import (
     FootageSampler,
     RealShot,
@@ -392,13 +390,7 @@ def _stage1_autoencoder(path: Path) -> tuple[MaltConfig, dict[str, torch.Tensor]
     if not path.is_dir():
         saved = _load_state(path)
         return MaltConfig.from_json(saved["config"], source=str(path)), saved["ema"]
-    weights = path / WEIGHTS_NAME
-    if not weights.is_file():
-        raise UserError(f"{weights}: checkpoint weights not found")
-    try:
-        return read_config(path), load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(f"{weights}: corrupt weights ({exc})") from None
+    return read_config(path), read_weights(path)
 
 
 def _to_tensor(frames: np.ndarray) -> torch.Tensor:

@@ -31,17 +31,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gapfill.model.checkpoint import load_model
 from gapfill.model.commands import model_sizes, parse_curriculum, train_on_clips
 from gapfill.model.config import MaltConfig
 from gapfill.model.device import usable_cores
-from gapfill.model.generate import fill_working
-from gapfill.model.publish import publish
+from gapfill.model.publish import fill_parity_db, publish
 from gapfill.runtime.torch_backend import TorchBackend
-from gapfill.synth.scene import Scene
 
 SYNTH_SEEDS = (100_000, 1_100_000)  # the training seeds of gapfill train (disjoint from eval)
 NO_STEP_LIMIT = 1_000_000  # the stages stop on their minutes
@@ -114,14 +111,11 @@ def main() -> None:
 def _fill_agreement(checkpoint: Path, device: str) -> float | str:
     """PSNR in dB between a fill made on `device` and the same fill on the CPU: the inference
     path a GPU host's repairs take (gapfill.runtime), checked before the lease trains."""
-    config = load_model(checkpoint).config
-    frames = Scene(3, width=config.width, height=config.height, fps=10.0).render(0, 40)
-    fills = [  # a model each: the backend moves its model to its device
-        fill_working(TorchBackend(load_model(checkpoint), device=on), frames[:16], frames[24:], 8)
-        for on in ("cpu", device)
-    ]
-    mse = float(np.mean((fills[0].astype(np.float64) - fills[1].astype(np.float64)) ** 2))
-    return "identical" if mse == 0 else round(10 * math.log10(255.0**2 / mse), 1)
+    on_cpu, on_device = (  # a model each: the backend moves its model to its device
+        TorchBackend(load_model(checkpoint), device=on) for on in ("cpu", device)
+    )
+    parity = fill_parity_db(on_cpu, on_device)
+    return round(parity, 1) if math.isfinite(parity) else "identical"
 
 
 def _stopwatch() -> Callable[[], float]:
