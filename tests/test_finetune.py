@@ -164,6 +164,8 @@ def test_shot_breaks_at_holes_and_cut_out_spans() -> None:
         (("--tiny",), "--finetune: needs --camera"),
         (("--camera", CAMERA), "another size configuration"),  # tiny parent, default sizes
         (("--camera", CAMERA, "--tiny", "--stage", "1"), "stage 2 only"),
+        (("--camera", CAMERA, "--tiny", "--minutes", "0"), "--minutes: must be above 0"),
+        (("--camera", CAMERA, "--tiny", "--autoencoder", "x"), "--autoencoder: not with"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_leaves_nothing(
@@ -179,6 +181,26 @@ def test_bad_input_is_a_one_line_error_and_leaves_nothing(
     with sqlite_site.session() as session:
         assert session.scalar(select(func.count()).select_from(Model)) == 0
     assert not model_files()
+
+
+def test_a_nights_window_registers_what_training_reached(sqlite_site: Catalog) -> None:
+    """--minutes: the child is the model of the step the time ran out at, and says so."""
+    invoke(
+        "train", "--finetune", "--camera", CAMERA, "--tiny", "--threads", "1",
+        "--steps", "100000", "--curriculum", "0:2", "--minutes", "0.0001",
+    )  # fmt: skip
+    with sqlite_site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is not None
+        child = session.get(Model, camera.default_model_id)
+        assert child is not None
+        summary = child.training_summary
+    assert 1 <= summary["steps"] < 100000
+    assert summary["steps_asked"] == 100000 and summary["minutes"] == 0.0001
+    assert (
+        f"minutes are up at step {summary['steps']}"
+        in (Path(child.path).parent / "train.log").read_text()
+    )
 
 
 @pytest.mark.parametrize("failing", ["training", "registration"])

@@ -92,8 +92,6 @@ def train_on_clips(
         raise UserError(f"--stage: must be 1 or 2, got {stage}")
     if steps <= 0:
         raise UserError(f"--steps: must be positive, got {steps}")
-    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
-        raise UserError(f"--minutes: must be above 0 and at most {MAX_MINUTES}, got {minutes}")
     if autoencoder is not None and (stage != 2 or init is not None):
         raise UserError("--autoencoder: only for stage 2 from scratch (not stage 1, not --init)")
     if autoencoder is not None and not Path(autoencoder).is_dir():
@@ -206,7 +204,8 @@ def train(
         None,
         "--minutes",
         help="Stop with a checkpoint after this many minutes of training (a GPU lease, a "
-        "night's window); --resume continues from there. --steps still paces the curriculum.",
+        "night's window); --resume continues from there, and --finetune registers the child "
+        "as trained by then. --steps still paces the curriculum.",
     ),
     autoencoder: Path | None = typer.Option(
         None,
@@ -225,6 +224,8 @@ def train(
     """
     window = _footage_window(camera, since, until, finetune)
     curriculum_steps = parse_curriculum(curriculum)
+    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
+        raise UserError(f"--minutes: must be above 0 and at most {MAX_MINUTES}, got {minutes}")
     seeds = (
         None
         if synth_seeds is None and finetune
@@ -239,8 +240,8 @@ def train(
             raise UserError("--photos: not with --finetune (a camera learns from its own footage)")
         if config_file is not None:
             raise UserError("--config: not with --finetune (the parent brings its own sizes)")
-        if minutes is not None or autoencoder is not None:
-            raise UserError("--minutes/--autoencoder: not with --finetune")
+        if autoencoder is not None:
+            raise UserError("--autoencoder: not with --finetune (the parent brings its own)")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
     elif config_file is not None and (tiny or init is not None):
@@ -280,6 +281,7 @@ def train(
             clips=tuple(clips),
             device=device,
             workers=workers,
+            minutes=minutes,
         )
         result = finetune_camera(load_settings(), request, cli_actor())
         typer.echo(

@@ -375,6 +375,12 @@ class Trainer:
         log.info("resumed %s at step %d", self.state_path(), self.step)
 
 
+def trained_steps(out: Path, stage: int) -> int:
+    """Steps a training folder's stage has reached (its checkpoint's step): with --minutes, fewer
+    than asked for."""
+    return int(_load_state(out / f"stage{stage}.pt")["step"])
+
+
 def _load_state(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: training checkpoint not found")

@@ -69,6 +69,7 @@ class FinetuneRequest:
     clips: tuple[str, ...] = ()
     device: str = "cpu"  # torch device to train on (gapfill.model.device.resolve_device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
+    minutes: float | None = None  # a night's window: the child is what training reached by then
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def catalog_shots(
 
 def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) -> FinetuneResult:
     """Train and register a child model for `request.camera`; see the module's order."""
-    from gapfill.model.train import TrainOptions, run_training  # torch: only once it is needed
+    # torch: only once it is needed
+    from gapfill.model.train import TrainOptions, run_training, trained_steps
 
     if request.steps <= 0:
         raise UserError(f"--steps: must be positive, got {request.steps}")
@@ -123,14 +125,16 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
             init=parent,
             device=request.device,
             workers=request.workers,
+            minutes=request.minutes,
         )
         try:
             run_training(options, config, request.synth_seeds, shots, resume=False)
+            steps = trained_steps(work, 2)
             work.rename(final)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        summary = _summary(request, footage, parent, parent_sha, final)
+        summary = _summary(request, footage, parent, parent_sha, final, steps)
         try:
             return _register(catalog, request.camera, parent, final, summary, actor)
         except BaseException:
@@ -218,7 +222,12 @@ def _final_folder(settings: Settings, request: FinetuneRequest) -> Path:
 
 
 def _summary(
-    request: FinetuneRequest, footage: Footage, parent: Path, parent_sha: str, final: Path
+    request: FinetuneRequest,
+    footage: Footage,
+    parent: Path,
+    parent_sha: str,
+    final: Path,
+    steps: int,
 ) -> dict[str, Any]:
     return {
         "kind": "finetune",
@@ -231,7 +240,9 @@ def _summary(
         **footage.summary(),
         "clips": list(request.clips),
         "synth_seeds": list(request.synth_seeds) if request.synth_seeds else None,
-        "steps": request.steps,
+        "steps": steps,  # reached; fewer than asked when the minutes ran out
+        "steps_asked": request.steps,
+        "minutes": request.minutes,
         "seed": request.seed,
         "batch": request.batch,
         "lr": request.lr if request.lr is not None else STAGE2_LR,

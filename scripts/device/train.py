@@ -38,14 +38,11 @@ from gapfill.model.commands import model_sizes, parse_curriculum, train_on_clips
 from gapfill.model.config import MaltConfig
 from gapfill.model.device import usable_cores
 from gapfill.model.publish import fill_parity_db, publish
+from gapfill.model.train import trained_steps
 from gapfill.runtime.torch_backend import TorchBackend
 
 SYNTH_SEEDS = (100_000, 1_100_000)  # the training seeds of gapfill train (disjoint from eval)
 NO_STEP_LIMIT = 1_000_000  # the stages stop on their minutes
-
-
-def _steps_reached(out: Path, stage: int) -> int:
-    return int(torch.load(out / f"stage{stage}.pt", weights_only=False)["step"])
 
 
 def main() -> None:
@@ -93,13 +90,13 @@ def main() -> None:
             args.clips, run, 1, NO_STEP_LIMIT, SYNTH_SEEDS, config,
             minutes=args.stage1_minutes, **common,
         )  # fmt: skip
-        summary["stage1"] = {"steps": _steps_reached(run, 1), "seconds": seconds()}
+        summary["stage1"] = {"steps": trained_steps(run, 1), "seconds": seconds()}
     train_on_clips(
         args.clips, run, 2, NO_STEP_LIMIT, SYNTH_SEEDS, config, lr=args.lr,
         minutes=args.stage2_minutes, curriculum=parse_curriculum(args.curriculum),
         autoencoder=args.autoencoder, **common,
     )  # fmt: skip
-    summary["stage2"] = {"steps": _steps_reached(run, 2), "seconds": seconds()}
+    summary["stage2"] = {"steps": trained_steps(run, 2), "seconds": seconds()}
 
     parity = publish(run / "export", args.results / "model")
     summary["fp16_fill_parity_db"] = round(parity, 1) if math.isfinite(parity) else "identical"
