@@ -21,8 +21,10 @@ from gapfill.catalog.models import Camera, Defect, Model, ProvenanceEvent, Recor
 from gapfill.cli import main
 from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import MaltConfig
+from gapfill.model.data import RealShot
 from gapfill.tuning import finetune as finetune_module
 from gapfill.tuning.footage import GUARD_SECONDS, camera_footage, inside, shot_breaks
+from gapfill.tuning.validation import hold_out
 
 CAMERA = "press-01"
 SINCE = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)  # the last 3 of 9 ten-second segments
@@ -114,6 +116,10 @@ def test_finetune_registers_the_child_and_repairs_use_it(
     assert summary["parent_sha256"] == parent.sha256
     assert summary["steps"] == 2 and summary["seed"] == 0 and summary["frames"] > 0
     assert summary["defects_excluded"] == [defect.id]
+    validation = summary["validation"]
+    assert validation["child_mse"] <= validation["parent_mse"]
+    assert validation["holes"] >= 1 and validation["held_out_frames"] >= 48
+    assert f"{CAMERA} now repairs with {child.name} (child " in out
     assert summary["time_range"][0] >= SINCE.isoformat()
     assert event is not None and json.loads(event.payload)["parent_sha256"] == parent.sha256
 
@@ -166,6 +172,7 @@ def test_shot_breaks_at_holes_and_cut_out_spans() -> None:
         (("--camera", CAMERA, "--tiny", "--stage", "1"), "stage 2 only"),
         (("--camera", CAMERA, "--tiny", "--minutes", "0"), "--minutes: must be above 0"),
         (("--camera", CAMERA, "--tiny", "--autoencoder", "x"), "--autoencoder: not with"),
+        (("--camera", CAMERA, "--tiny", "--adopt", "sometimes"), "--adopt: must be one of"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_leaves_nothing(
@@ -181,6 +188,57 @@ def test_bad_input_is_a_one_line_error_and_leaves_nothing(
     with sqlite_site.session() as session:
         assert session.scalar(select(func.count()).select_from(Model)) == 0
     assert not model_files()
+
+
+def test_a_child_worse_than_its_parent_is_registered_but_does_not_repair(
+    sqlite_site: Catalog, tiny_checkpoint: Path
+) -> None:
+    """A fine-tuning that wrecks the model (a learning rate far too high) must not take over the
+    camera's repairs; `--adopt always` overrides the held-out verdict, not the figures."""
+    wrecking = [*FINETUNE, "--tiny", "--since", SINCE.isoformat(), "--lr", "50"]
+    out = invoke(*wrecking)
+    with sqlite_site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is None
+        [parent, child] = session.scalars(select(Model).order_by(Model.id)).all()
+        assert child.parent_id == parent.id and child.camera_id == camera.id
+        validation = child.training_summary["validation"]
+    assert validation["child_mse"] > validation["parent_mse"], validation
+    assert f"{CAMERA} keeps its model: child " in out
+
+    invoke(*wrecking, "--adopt", "always")
+    with sqlite_site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is not None
+        # The same seed makes the same bytes: the registered child, now the camera's model.
+        assert camera.default_model_id == child.id
+
+
+def test_a_child_without_footage_to_validate_on_is_not_adopted(sqlite_site: Catalog) -> None:
+    """15 s of footage: enough for a training window, not for one more held out of it."""
+    out = invoke(
+        *FINETUNE, "--tiny", "--since", "2026-01-05T06:59:45Z", "--until", "2026-01-05T07:00:00Z"
+    )
+    assert f"{CAMERA} keeps its model: too little footage to hold some out" in out
+    with sqlite_site.session() as session:
+        camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
+        assert camera is not None and camera.default_model_id is None
+        [_parent, child] = session.scalars(select(Model).order_by(Model.id)).all()
+    assert child.training_summary["validation"] is None
+
+
+def test_held_out_footage_is_the_tail_of_the_latest_shot_long_enough() -> None:
+    def shot(name: str, n: int) -> RealShot:
+        return RealShot(name, np.zeros((n, 4, 4, 3), np.uint8), 10.0)
+
+    # 48 frames make a hole with a segment each side; a fifth of 400 frames is 80.
+    trained, held = hold_out([shot("a", 300), shot("b", 60), shot("c", 40)], MaltConfig.tiny())
+    assert held is not None and held.shot.name == "b (held out)" and len(held.shot.frames) == 60
+    assert [(s.name, len(s.frames)) for s in trained] == [("a", 300), ("c", 40)]
+    trained, held = hold_out([shot("a", 500)], MaltConfig.tiny())
+    assert held is not None and len(held.shot.frames) == 100 and len(trained[0].frames) == 400
+    short = [shot("a", 47)]
+    assert hold_out(short, MaltConfig.tiny()) == (short, None)
 
 
 def test_a_nights_window_registers_what_training_reached(sqlite_site: Catalog) -> None:

@@ -214,13 +214,21 @@ def train(
         "export, or one `python -m gapfill.model.publish --autoencoder-only` wrote) instead of "
         "OUT/stage1.pt.",
     ),
+    adopt: str | None = typer.Option(
+        None,
+        "--adopt",
+        help="--finetune: if-better (default): the child repairs the camera only if it fills "
+        "holes cut in the camera's latest footage, held out of training, no worse than its "
+        "parent; always: whatever those holes show. The child is registered either way.",
+    ),
 ) -> None:
     """Train MALT: stage 1 the autoencoder, then stage 2 the denoiser with memory (same --out).
 
     Each checkpoint also writes OUT/export (EMA weights + config.json), a checkpoint that
     `gapfill fill --model OUT/export` and the exporters read. --camera adds that camera's good
     catalogued footage (scanned recordings, defects cut out); --finetune --camera trains a child
-    of the camera's current model on it and makes the child the model that repairs the camera.
+    of the camera's current model on it and makes the child the model that repairs the camera
+    if it is no worse than its parent on the camera's latest footage, held out of training.
     """
     window = _footage_window(camera, since, until, finetune)
     curriculum_steps = parse_curriculum(curriculum)
@@ -242,6 +250,8 @@ def train(
             raise UserError("--config: not with --finetune (the parent brings its own sizes)")
         if autoencoder is not None:
             raise UserError("--autoencoder: not with --finetune (the parent brings its own)")
+    elif adopt is not None:
+        raise UserError("--adopt: only with --finetune")
     elif out is None:
         raise UserError("--out: required (only --finetune chooses its own folder)")
     elif config_file is not None and (tiny or init is not None):
@@ -282,6 +292,7 @@ def train(
             device=device,
             workers=workers,
             minutes=minutes,
+            adopt=adopt or "if-better",
         )
         result = finetune_camera(load_settings(), request, cli_actor())
         typer.echo(
@@ -289,6 +300,14 @@ def train(
             f"{result.parent}) on {result.frames} frames of {result.recordings} recordings: "
             f"{result.path}"
         )
+        checked = result.validation.words() if result.validation else "not validated"
+        if result.adopted:
+            typer.echo(f"{camera} now repairs with {result.name} ({checked})")
+        else:
+            why = "too little footage to hold some out" if not result.validation else checked
+            typer.echo(
+                f"{camera} keeps its model: {why}; `--adopt always` adopts a child regardless"
+            )
         return
     sizes = model_sizes(tiny, config_file)
     extra_shots = None

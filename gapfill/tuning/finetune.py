@@ -6,15 +6,19 @@ registered:
    size configuration, footage in the window, enough of it for the longest training window);
 2. stage 2 runs from the parent's weights (TrainOptions.init) in a hidden temporary folder beside
    the final one, removed if training fails;
-3. the folder is renamed to its final name (same directory: atomic), then one transaction
-   registers the parent (if new) and the child with its training summary and a `model`
-   provenance event, and points camera.default_model_id at the child; if that transaction fails
-   the folder is removed again.
+3. parent and child fill holes cut in the camera's latest footage, held out of training
+   (gapfill.tuning.validation);
+4. the folder is renamed to its final name (same directory: atomic), then one transaction
+   registers the parent (if new) and the child with its training summary (validation figures
+   included) and a `model` provenance event, and points camera.default_model_id at the child if
+   it is adopted: not worse than the parent on the held-out holes, or `--adopt always`. If that
+   transaction fails the folder is removed again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass, fields
@@ -32,6 +36,7 @@ from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
 from gapfill.repair.models import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
+from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
 
 # Fields a trained checkpoint may change (measured or sampling settings, and `residual`, which
 # fine-tuning turns on); the others fix the shapes of the weights, so a parent must match the
@@ -48,6 +53,9 @@ NON_SIZE_FIELDS = frozenset(
     }
 )
 STAGE2_LR = 2e-4  # the stage 2 rate of `gapfill train`; warm-up keeps the first steps gentle
+ADOPT_CHOICES = ("if-better", "always")
+
+log = logging.getLogger("gapfill.tuning")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class FinetuneRequest:
     device: str = "cpu"  # torch device to train on (gapfill.model.device.resolve_device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
     minutes: float | None = None  # a night's window: the child is what training reached by then
+    # "if-better": the child repairs the camera only if held-out holes show it no worse than the
+    # parent (an unvalidated child is not adopted); "always": it does, whatever they show.
+    adopt: str = "if-better"
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class FinetuneResult:
     parent: str
     frames: int
     recordings: int
+    adopted: bool
+    validation: Validation | None
 
 
 def catalog_shots(
@@ -101,13 +114,18 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
 
     if request.steps <= 0:
         raise UserError(f"--steps: must be positive, got {request.steps}")
+    if request.adopt not in ADOPT_CHOICES:
+        raise UserError(
+            f"--adopt: must be one of {', '.join(ADOPT_CHOICES)}, got {request.adopt!r}"
+        )
     with open_catalog(settings) as catalog:
         parent = _parent_folder(catalog, settings, request)
         config = _parent_config(parent, request.tiny)
         parent_sha = checkpoint_sha256(parent)
         footage = camera_footage(catalog, request.camera, config, request.since, request.until)
-        _check_window(footage, config, request)
-        shots: list[RealShot] = [*load_training_clips(list(request.clips), config), *footage.shots]
+        _check_window(footage.shots, config, request)
+        trained, held_out = _split(footage.shots, config, request)
+        shots: list[RealShot] = [*load_training_clips(list(request.clips), config), *trained]
         final = _final_folder(settings, request)
         # Hidden, unique and beside the final folder (one rename); mkdir keeps the umask's modes.
         work = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:12]}"
@@ -130,13 +148,25 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
         try:
             run_training(options, config, request.synth_seeds, shots, resume=False)
             steps = trained_steps(work, 2)
+            validation = (
+                None
+                if held_out is None
+                else validate(held_out, parent, work / "export", request.seed, request.device)
+            )
             work.rename(final)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        adopt = request.adopt == "always" or (
+            validation is not None and validation.child_is_not_worse
+        )
         summary = _summary(request, footage, parent, parent_sha, final, steps)
+        # Not whether it was adopted: that is the camera's pointer, which a later run may change.
+        summary["validation"] = validation.summary() if validation is not None else None
         try:
-            return _register(catalog, request.camera, parent, final, summary, actor)
+            return _register(
+                catalog, request.camera, parent, final, summary, actor, adopt, validation
+            )
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -187,20 +217,38 @@ def longest_window(config: MaltConfig, steps: int, curriculum: Any) -> tuple[int
     return unroll, config.segment_frames * (unroll + 1)
 
 
-def _check_window(footage: Footage, config: MaltConfig, request: FinetuneRequest) -> None:
-    unroll, frames = longest_window(config, request.steps, request.curriculum)
+def _split(
+    shots: list[RealShot], config: MaltConfig, request: FinetuneRequest
+) -> tuple[list[RealShot], HeldOut | None]:
+    """(shots to train on, held-out frames to validate on); all shots and no validation when
+    holding frames out would leave too little to train on."""
+    trained, held_out = hold_out(shots, config)
+    if held_out is None or not _long_enough(trained, config, request):
+        return shots, None
+    return trained, held_out
 
-    def needed(shot: RealShot) -> int:
-        # FootageSampler subsamples towards TARGET_FPS; its smallest stride is one below the base.
-        stride = max(1, max(1, round(shot.fps / TARGET_FPS)) - 1)
-        return (frames - 1) * stride + 1
 
-    if not any(len(shot.frames) >= needed(shot) for shot in footage.shots):
-        longest = max(footage.shots, key=lambda s: len(s.frames))
+def _needed(shot: RealShot, frames: int) -> int:
+    """Frames of `shot` a training window of `frames` frames spans."""
+    # FootageSampler subsamples towards TARGET_FPS; its smallest stride is one below the base.
+    stride = max(1, max(1, round(shot.fps / TARGET_FPS)) - 1)
+    return (frames - 1) * stride + 1
+
+
+def _long_enough(shots: list[RealShot], config: MaltConfig, request: FinetuneRequest) -> bool:
+    frames = longest_window(config, request.steps, request.curriculum)[1]
+    return any(len(shot.frames) >= _needed(shot, frames) for shot in shots)
+
+
+def _check_window(shots: list[RealShot], config: MaltConfig, request: FinetuneRequest) -> None:
+    if not _long_enough(shots, config, request):
+        unroll, frames = longest_window(config, request.steps, request.curriculum)
+        longest = max(shots, key=lambda s: len(s.frames))
         raise UserError(
             f"--camera {request.camera}: too little good footage: the longest unbroken shot has "
             f"{len(longest.frames)} frames, a training window of {unroll} segments needs "
-            f"{needed(longest)} at {longest.fps:g} fps (give a longer --since/--until window)"
+            f"{_needed(longest, frames)} at {longest.fps:g} fps (give a longer --since/--until "
+            "window)"
         )
 
 
@@ -259,6 +307,8 @@ def _register(
     final: Path,
     summary: dict[str, Any],
     actor: str,
+    adopt: bool,
+    validation: Validation | None,
 ) -> FinetuneResult:
     with catalog.session() as session:
         camera = session.scalar(select(Camera).where(Camera.name == camera_name))
@@ -274,7 +324,19 @@ def _register(
             camera=camera,
             training_summary=summary,
         )
-        camera.default_model_id = child.id
+        if adopt:
+            camera.default_model_id = child.id
+        log.info(
+            "fine-tuned model %s %s camera %s",
+            child.name,
+            "repairs" if adopt else "does not repair",
+            camera_name,
+            extra={
+                "camera": camera_name,
+                "model_id": child.id,
+                "validation": summary["validation"],
+            },
+        )
         return FinetuneResult(
             child.id,
             child.name,
@@ -282,4 +344,6 @@ def _register(
             parent_model.name,
             summary["frames"],
             len(summary["recordings"]),
+            adopt,
+            validation,
         )
