@@ -9,7 +9,7 @@ import os
 import sys
 
 import pytest
-from cli_run import succeeds
+from cli_run import refused, succeeds
 
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Camera, Recording
@@ -19,12 +19,6 @@ from gapfill.text import is_utf8
 
 # How Python hands over a command-line byte that is not UTF-8: a lone surrogate.
 NOT_UTF8 = os.fsdecode(b"\xffname")
-
-
-def _run(capsys: pytest.CaptureFixture[str], args: list[str] | None) -> tuple[int, list[str]]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return int(exit_info.value.code or 0), capsys.readouterr().err.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -39,12 +33,10 @@ def _run(capsys: pytest.CaptureFixture[str], args: list[str] | None) -> tuple[in
 def test_an_argument_that_is_not_utf8_is_refused_in_one_line(
     capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
-    assert _run(capsys, ["init"])[0] == 0  # a catalog, so that the commands get that far
-    code, err = _run(capsys, args)
+    succeeds(capsys, "init")  # a catalog, so that the commands get that far
     shown = repr(os.fsencode(args[-1]))  # b'\xffname', as the operator's shell has it
-    assert (code, err) == (
-        1,
-        [f"error: argument {shown}: not valid UTF-8 (gapfill takes UTF-8 names and values)"],
+    assert refused(capsys, *args) == (
+        f"error: argument {shown}: not valid UTF-8 (gapfill takes UTF-8 names and values)"
     )
 
 
@@ -61,8 +53,12 @@ def test_sys_argv_is_checked_too(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "argv", ["gapfill", "recordings", "--camera", NOT_UTF8])
-    code, err = _run(capsys, None)
-    assert code == 1 and err[0].startswith("error: argument b'\\xffname': not valid UTF-8"), err
+    with pytest.raises(SystemExit) as exit_info:
+        main(None)  # None: the arguments come from sys.argv, as the console script gives them
+    err = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 1 and err[0].startswith(
+        "error: argument b'\\xffname': not valid UTF-8"
+    ), err
 
 
 def test_recordings_limit_lists_the_most_recent_in_time_order(
