@@ -13,7 +13,7 @@ from gapfill.cli import main
 from gapfill.errors import UserError
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
-from gapfill.model.data import FootageSampler
+from gapfill.model.data import FootageSampler, StepFootage, StepFootageMaker
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
 from gapfill.model.train import Trainer, TrainOptions, run_training
@@ -113,6 +113,43 @@ def test_footage_made_ahead_by_workers_trains_the_same_weights(tmp_path: Path) -
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_data_echoing_makes_footage_once_per_echo_and_resumes_mid_batch(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--echo 3: six stage 2 steps train on two batches of footage, each encoded once; a run
+    stopped inside a batch makes that batch again and ends with the same weights."""
+    made: list[int] = []
+    make = StepFootageMaker.__call__
+
+    def counted(maker: StepFootageMaker, index: int, batch: int, unroll: int) -> StepFootage:
+        made.append(index)
+        return make(maker, index, batch, unroll)
+
+    monkeypatch.setattr(StepFootageMaker, "__call__", counted)
+    runs = {name: tmp_path / name for name in ("straight", "interrupted", "no_echo")}
+    for out in runs.values():
+        out.mkdir()
+        (out / "stage1.pt").write_bytes((tiny_run / "stage1.pt").read_bytes())
+
+    def stage2(name: str, steps: int, echo: int, resume: bool = False) -> list[int]:
+        made.clear()
+        options = _options(runs[name], 2, steps, echo=echo, curriculum=((0, 2),))
+        run_training(options, TINY, SEEDS, [], resume=resume)
+        return list(made)
+
+    assert stage2("straight", 6, echo=3) == [0, 1]
+    assert stage2("interrupted", 4, echo=3) == [0, 1]
+    assert stage2("interrupted", 6, echo=3, resume=True) == [1]
+    assert stage2("no_echo", 6, echo=1) == [0, 1, 2, 3, 4, 5]
+    weights = {name: load_model(out / "export").state_dict() for name, out in runs.items()}
+    assert all(
+        torch.equal(weights["straight"][k], weights["interrupted"][k]) for k in weights["straight"]
+    )
+    assert not all(
+        torch.equal(weights["straight"][k], weights["no_echo"][k]) for k in weights["straight"]
+    )
+
+
 @needs_cuda
 def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> None:
     """--device cuda: the footage and noise are drawn on the CPU as in a CPU run, so a few steps
@@ -149,6 +186,7 @@ def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> Non
         ),
         (("--device", "tpu"), "'tpu' is not one of auto, cpu, cuda"),
         (("--workers", "-1"), "--workers: must be 0 or more"),
+        (("--echo", "0"), "--echo: must be 1 or more"),
         (("--minutes", "nan"), "--minutes: must be above 0"),
         (("--minutes", "0"), "--minutes: must be above 0"),
         (("--minutes", "1e9"), "--minutes: must be above 0 and at most"),

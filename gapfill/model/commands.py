@@ -81,6 +81,7 @@ def train_on_clips(
     photos: bool = False,
     minutes: float | None = None,
     autoencoder: Path | None = None,
+    echo: int = 1,
 ) -> Path:
     """Train one stage of a model of `config`'s sizes (model_sizes) on simulated scenes plus
     `clip_paths` and `extra_shots` (a camera's footage from the catalog, gapfill.tuning); returns
@@ -113,6 +114,7 @@ def train_on_clips(
         photos=photos,
         minutes=minutes,
         autoencoder=Path(autoencoder) if autoencoder is not None else None,
+        echo=echo,
     )
     return run_training(options, config, synth_seeds, shots, resume)
 
@@ -214,6 +216,13 @@ def train(
         "export, or one `python -m gapfill.model.publish --autoencoder-only` wrote) instead of "
         "OUT/stage1.pt.",
     ),
+    echo: int = typer.Option(
+        1,
+        "--echo",
+        help="Data echoing: each batch of footage trains this many consecutive steps (fresh "
+        "noise each time), encoded once. Where making and encoding footage is most of a step "
+        "(stage 2 on a CPU, any stage on a GPU) this buys more steps an hour.",
+    ),
     adopt: str | None = typer.Option(
         None,
         "--adopt",
@@ -234,6 +243,8 @@ def train(
     curriculum_steps = parse_curriculum(curriculum)
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:
         raise UserError(f"--minutes: must be above 0 and at most {MAX_MINUTES}, got {minutes}")
+    if echo < 1:
+        raise UserError(f"--echo: must be 1 or more, got {echo}")
     seeds = (
         None
         if synth_seeds is None and finetune
@@ -292,6 +303,7 @@ def train(
             device=device,
             workers=workers,
             minutes=minutes,
+            echo=echo,
             adopt=adopt or "if-better",
         )
         result = finetune_camera(load_settings(), request, cli_actor())
@@ -337,6 +349,7 @@ def train(
         photos=photos,
         minutes=minutes,
         autoencoder=autoencoder,
+        echo=echo,
     )
     typer.echo(f"trained stage {stage or 1}: {export}")
 

@@ -82,6 +82,21 @@ class TrainOptions:
     # Stage 2 from scratch: the autoencoder of this checkpoint folder (a stage-1 export, or the
     # autoencoder alone as `publish --autoencoder-only` writes it) instead of OUT/stage1.pt.
     autoencoder: Path | None = None
+    # Data echoing (Choi et al. 2019): each batch of footage trains this many consecutive steps,
+    # with fresh diffusion times, noise and memory-noise levels. Stage 2 encodes it once: on the
+    # CPU the frozen encoder is most of a step, on a GPU making the footage is.
+    echo: int = 1
+
+
+@dataclass
+class EncodedFootage:
+    """A stage 2 batch through the frozen encoder: what data echoing reuses."""
+
+    z_all: torch.Tensor  # (B, n_context + 2 n_gap + 1, C, T', h, w): context, target, guess, anchor
+    offsets: torch.Tensor  # (B, n_gap): the anchor's distance in segments, -1 without one
+    known: torch.Tensor  # (B, n_gap, T'): share of each latent frame's source frames that are real
+    n_context: int
+    n_gap: int
 
 
 def unroll_for_step(
@@ -212,26 +227,36 @@ class Trainer:
         return loss, len(footage.frames)
 
     def stage2_step(self, footage: StepFootage | None = None) -> tuple[torch.Tensor, int]:
-        c, o = self.config, self.options
         if footage is None:  # made here, on demand (tests; no stream)
             footage = self.footage_maker()(self.step, *self.plan(self.step))
+        return self.stage2_loss(self.encode_footage(footage))
+
+    @torch.no_grad()
+    def encode_footage(self, footage: StepFootage) -> EncodedFootage:
+        """Every real segment and guess of the batch through the frozen encoder, in one pass."""
         assert footage.offsets is not None and footage.known is not None
         batch, n_context, n_gap = len(footage.frames), footage.n_context, footage.n_gap
-
-        # Encode every real segment and guess of the batch in one frozen pass.
         segments = footage.frames.reshape(-1, *footage.frames.shape[2:])
         # (batch * (n_context + 2 n_gap + 1), 16, H, W, 3)
-        with torch.no_grad():
-            z_all = torch.cat(
-                [self.model.encode(self._tensor(chunk)) for chunk in _chunks(segments, 16)]
-            )
-        z_all = z_all.reshape(batch, n_context + 2 * n_gap + 1, *c.latent_shape)
+        z_all = torch.cat(
+            [self.model.encode(self._tensor(chunk)) for chunk in _chunks(segments, 16)]
+        )
+        return EncodedFootage(
+            z_all=z_all.reshape(batch, n_context + 2 * n_gap + 1, *self.config.latent_shape),
+            offsets=self._on_device(torch.from_numpy(footage.offsets)),
+            known=self._on_device(torch.from_numpy(footage.known)),
+            n_context=n_context,
+            n_gap=n_gap,
+        )
+
+    def stage2_loss(self, encoded: EncodedFootage) -> tuple[torch.Tensor, int]:
+        c, o = self.config, self.options
+        z_all, offsets, known = encoded.z_all, encoded.offsets, encoded.known
+        batch, n_context, n_gap = len(z_all), encoded.n_context, encoded.n_gap
         z_context = z_all[:, :n_context]
         z_target = z_all[:, n_context : n_context + n_gap]
         z_guess = z_all[:, n_context + n_gap : n_context + 2 * n_gap]
         z_anchor = z_all[:, -1]
-        offsets = self._on_device(torch.from_numpy(footage.offsets))  # (B, n_gap)
-        known = self._on_device(torch.from_numpy(footage.known))  # (B, n_gap, F)
         z_anchor = z_anchor * (offsets[:, :1] >= 0).float().reshape(batch, 1, 1, 1, 1)
 
         level_max = c.memory_noise_max if o.memory_noise else 0.0
@@ -280,7 +305,12 @@ class Trainer:
     def train(self) -> None:
         o = self.options
         progress = tqdm(total=o.steps, initial=self.step, desc=f"stage {o.stage}", unit="step")
-        with FootageStream(self.footage_maker(), self.plan, o.steps, o.workers) as stream:
+        batches = -(-o.steps // o.echo)  # footage batches: one per `echo` steps
+
+        def plan(batch: int) -> tuple[int, int]:
+            return self.plan(batch * o.echo)  # the curriculum counts steps
+
+        with FootageStream(self.footage_maker(), plan, batches, o.workers) as stream:
             self._train_loop(stream, progress)
         progress.close()
 
@@ -288,12 +318,20 @@ class Trainer:
         o = self.options
         deadline = None if o.minutes is None else time.monotonic() + 60 * o.minutes
         window_start, window_samples, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
+        batch_index, footage, encoded = -1, None, None
         while self.step < o.steps:
             lr = o.lr * min(1.0, (self.step + 1) / o.warmup)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            footage = stream.footage(self.step)
-            loss, samples = self.stage1_step(footage) if o.stage == 1 else self.stage2_step(footage)
+            if self.step // o.echo != batch_index:  # a new batch; a resumed run makes it again
+                batch_index = self.step // o.echo
+                footage = stream.footage(batch_index)
+                encoded = self.encode_footage(footage) if o.stage == 2 else None
+            if o.stage == 1:
+                loss, samples = self.stage1_step(footage)
+            else:
+                assert encoded is not None
+                loss, samples = self.stage2_loss(encoded)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss is {loss.item()} at step {self.step}")
             self.optimizer.zero_grad(set_to_none=True)

@@ -78,6 +78,7 @@ class FinetuneRequest:
     device: str = "cpu"  # torch device to train on (gapfill.model.device.resolve_device)
     workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
     minutes: float | None = None  # a night's window: the child is what training reached by then
+    echo: int = 1  # steps per batch of footage (TrainOptions.echo)
     # "if-better": the child repairs the camera only if held-out holes show it no worse than the
     # parent (an unvalidated child is not adopted); "always": it does, whatever they show.
     adopt: str = "if-better"
@@ -144,6 +145,7 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
             device=request.device,
             workers=request.workers,
             minutes=request.minutes,
+            echo=request.echo,
         )
         try:
             run_training(options, config, request.synth_seeds, shots, resume=False)
@@ -291,6 +293,7 @@ def _summary(
         "steps": steps,  # reached; fewer than asked when the minutes ran out
         "steps_asked": request.steps,
         "minutes": request.minutes,
+        "echo": request.echo,
         "seed": request.seed,
         "batch": request.batch,
         "lr": request.lr if request.lr is not None else STAGE2_LR,
