@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="windows per step (4 on the CPU)")
     parser.add_argument("--lr", type=float, default=3e-4, help="stage 2 (the CPU runs: 2e-4)")
     parser.add_argument("--curriculum", default="0:2,1500:4,3000:8")
+    # Making footage, not the model, bounds a GPU's steps: each batch trains 4 (train --echo).
+    parser.add_argument("--echo", type=int, default=4, help="stage 2 steps per batch of footage")
     parser.add_argument("--device", default="cuda", help="cuda; cpu to rehearse the script")
     parser.add_argument("--workers", type=int, default=max(1, usable_cores() - 2))
     args = parser.parse_args()
@@ -64,7 +66,10 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True  # a small model: TF32 is precise enough
     torch.backends.cudnn.allow_tf32 = True
     args.results.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"device": args.device, "workers": args.workers, "torch": torch.__version__}
+    summary: dict = {
+        "device": args.device, "workers": args.workers, "echo": args.echo,
+        "torch": torch.__version__,
+    }  # fmt: skip
     if args.device == "cuda":
         summary["gpu"] = torch.cuda.get_device_name(0)
     seconds = _stopwatch()
@@ -94,7 +99,7 @@ def main() -> None:
     train_on_clips(
         args.clips, run, 2, NO_STEP_LIMIT, SYNTH_SEEDS, config, lr=args.lr,
         minutes=args.stage2_minutes, curriculum=parse_curriculum(args.curriculum),
-        autoencoder=args.autoencoder, **common,
+        autoencoder=args.autoencoder, echo=args.echo, **common,
     )  # fmt: skip
     summary["stage2"] = {"steps": trained_steps(run, 2), "seconds": seconds()}
 
