@@ -3,11 +3,13 @@ measured on its later footage, which it never saw.
 
 What `gapfill train --finetune --camera C` promises a site: its cameras' good footage teaches the
 model those cameras. vtest.avi (`make real-clips`; a fixed outdoor camera at 10 fps, people
-walking) is cut in time. Frames [0, --split) become a recording of camera `yard` in a scratch
-site, and the product's own commands run on it: `gapfill init`, `keys init`, `ingest`, `scan`,
-`train --finetune --camera yard --steps N`. Spans are then cut from frames [--split, end) and
-filled by the parent (the shipped model unless --model), by the child, and by the first guess
-alone (`flowplate`), in one table per span length, as benchmarks/fill_quality.py prints them.
+walking) is cut in time. Frames [0, --split) become a recording of camera `yard` in a scratch site,
+and the product's own commands run on it: `gapfill init`, `keys init`, `ingest`, `scan`, `train
+--finetune --camera yard --steps N` (which itself holds the last fifth of those frames out of
+training to decide whether the child repairs the camera; the table below does not depend on that
+decision). Spans are then cut from frames [--split, end) and filled by the parent (the shipped
+model unless --model), by the child, and by the first guess alone (`flowplate`), in one table per
+span length, as benchmarks/fill_quality.py prints them.
 
     .venv/bin/python benchmarks/camera_adaptation.py --steps 300 --threads 2
 """
