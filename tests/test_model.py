@@ -47,9 +47,7 @@ def _losses(trainer: Trainer, steps: int) -> list[float]:
     losses = []
     for _ in range(steps):
         loss, _ = trainer.stage1_step() if trainer.options.stage == 1 else trainer.stage2_step()
-        trainer.optimizer.zero_grad()
-        loss.backward()
-        trainer.optimizer.step()
+        trainer.optimise(loss)
         trainer.step += 1
         losses.append(loss.item())
     return losses

@@ -334,11 +334,7 @@ class Trainer:
                 loss, samples = self.stage2_loss(encoded)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss is {loss.item()} at step {self.step}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self._trainable(), 1.0)
-            self.optimizer.step()
-            self._update_ema()
+            self.optimise(loss)
             self.step += 1
             window_samples += samples
             window_loss += loss.item()
@@ -366,6 +362,14 @@ class Trainer:
             if out_of_time:
                 log.info("stage %d: %s minutes are up at step %d", o.stage, o.minutes, self.step)
                 break
+
+    def optimise(self, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss` (gradients clipped), then the EMA weights follow."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._trainable(), 1.0)
+        self.optimizer.step()
+        self._update_ema()
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -459,17 +463,15 @@ def setup_logging(out: Path) -> None:
     log.setLevel(logging.INFO)
 
 
-def run_training(
+def build_trainer(
     options: TrainOptions,
     config: MaltConfig,
     synth_seeds: tuple[int, int] | None,
     shots: list[RealShot],
     resume: bool,
-) -> Path:
-    """Train one stage into options.out; returns the folder of the exported (EMA) checkpoint."""
-    setup_logging(options.out)
+) -> Trainer:
+    """A Trainer ready for its first step: resumed, from --init, or stage 2 on a stage 1."""
     config = without_memory_noise(config, options.memory_noise)
-
     # A partial, not a closure: worker processes receive it pickled.
     sampler_factory = functools.partial(
         FootageSampler,
@@ -484,6 +486,19 @@ def run_training(
         trainer.start_from_checkpoint(options.init)
     elif options.stage == 2:
         trainer.start_stage2_from(options.autoencoder or options.out / "stage1.pt")
+    return trainer
+
+
+def run_training(
+    options: TrainOptions,
+    config: MaltConfig,
+    synth_seeds: tuple[int, int] | None,
+    shots: list[RealShot],
+    resume: bool,
+) -> Path:
+    """Train one stage into options.out; returns the folder of the exported (EMA) checkpoint."""
+    setup_logging(options.out)
+    trainer = build_trainer(options, config, synth_seeds, shots, resume)
     log.info(
         "training stage %d to step %d; config %s; threads %d; pid %d",
         options.stage, options.steps, json.dumps(json.loads(trainer.config.to_json())),
