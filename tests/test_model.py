@@ -14,6 +14,7 @@ from gapfill.errors import UserError
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.model.data import FootageSampler, StepFootage, StepFootageMaker
+from gapfill.model.diffusion import add_noise, alpha_sigma, v_target
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
 from gapfill.model.train import Trainer, TrainOptions, run_training
@@ -86,6 +87,27 @@ def test_training_exports_a_loadable_checkpoint(tiny_run: Path) -> None:
     model = load_model(tiny_run / "export")
     assert model.config.latent_channels == TINY.latent_channels
     assert "stage 2 step 8" in (tiny_run / "train.log").read_text()
+    assert "one-step miss" in (tiny_run / "train.log").read_text()
+
+
+def test_one_step_miss_is_the_share_of_the_clean_sample_missed_near_pure_noise(
+    tmp_path: Path,
+) -> None:
+    """The training log's one-step miss: 0 for a model that predicts the clean sample, 1 for one
+    that predicts nothing, and blind to diffusion times the one-step sampler never uses."""
+    trainer = Trainer(_options(tmp_path, 2, 1), TINY, _sampler_factory)
+    z0 = torch.randn(4, 4, 4, 4, 6)
+    t = torch.tensor([0.95, 0.5, 0.99, 0.2])
+    noise = torch.randn(z0.shape)
+    z_t = add_noise(z0, t, noise)
+    alpha, sigma = alpha_sigma(t)
+    predicts_nothing = (alpha / sigma).reshape(-1, 1, 1, 1, 1) * z_t  # predicted_z0 = 0
+    predicts_nothing[[1, 3]] = 1e6  # times below SAMPLER_REGION do not count
+    for v, share in ((v_target(z0, t, noise), 0.0), (predicts_nothing, 1.0)):
+        trainer.one_step_miss = [0.0, 0.0]
+        trainer._track_one_step_miss(z0, z_t, t, v)
+        error, power = trainer.one_step_miss
+        assert error / power == pytest.approx(share, abs=1e-6)
 
 
 def test_resumed_training_matches_uninterrupted(tmp_path: Path) -> None:

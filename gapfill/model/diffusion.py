@@ -34,5 +34,10 @@ def v_target(z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Te
     return _expand(alpha, z0) * noise - _expand(sigma, z0) * z0
 
 
+def predicted_z0(z_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    alpha, sigma = alpha_sigma(t)
+    return _expand(alpha, z_t) * z_t - _expand(sigma, z_t) * v
+
+
 def sample_times(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
     return T_MIN + (T_MAX - T_MIN) * torch.rand(batch, generator=generator)
