@@ -104,9 +104,9 @@ def test_one_step_miss_is_the_share_of_the_clean_sample_missed_near_pure_noise(
     predicts_nothing = (alpha / sigma).reshape(-1, 1, 1, 1, 1) * z_t  # predicted_z0 = 0
     predicts_nothing[[1, 3]] = 1e6  # times below SAMPLER_REGION do not count
     for v, share in ((v_target(z0, t, noise), 0.0), (predicts_nothing, 1.0)):
-        trainer.one_step_miss = [0.0, 0.0]
+        trainer.one_step_miss.zero_()
         trainer._track_one_step_miss(z0, z_t, t, v)
-        error, power = trainer.one_step_miss
+        error, power = trainer.one_step_miss.tolist()
         assert error / power == pytest.approx(share, abs=1e-6)
 
 

@@ -150,8 +150,10 @@ class Trainer:
         # Must pickle (a module-level function or a partial) when workers make the footage.
         self.sampler_factory = sampler_factory
         self.step = 0
-        self.one_step_miss = [0.0, 0.0]  # squared error, power: of z0 at t >= SAMPLER_REGION
         self._setup_optimizer()
+        # Squared error and power of z0 at t >= SAMPLER_REGION, summed on the device until the
+        # log reads them (no GPU sync each step).
+        self.one_step_miss = torch.zeros(2, device=self.device)
 
     # Setup -----------------------------------------------------------------------------------
     def _trainable(self) -> list[torch.nn.Parameter]:
@@ -299,11 +301,9 @@ class Trainer:
     def _track_one_step_miss(
         self, z0: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor
     ) -> None:
-        near_one = t >= SAMPLER_REGION  # (B,)
-        if bool(near_one.any()):
-            miss = (predicted_z0(z_t, t, v) - z0)[near_one]
-            self.one_step_miss[0] += float(miss.square().sum())
-            self.one_step_miss[1] += float(z0[near_one].square().sum())
+        near_one = (t >= SAMPLER_REGION).to(z0.dtype).reshape(-1, *([1] * (z0.dim() - 1)))
+        miss = (predicted_z0(z_t, t, v) - z0) * near_one
+        self.one_step_miss += torch.stack([miss.square().sum(), (z0 * near_one).square().sum()])
 
     def _noised(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         if not bool((level > 0).any()):
@@ -362,14 +362,14 @@ class Trainer:
                 rate = window_samples / max(elapsed, 1e-9)
                 mean_loss = window_loss / window_steps
                 progress.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.2f}")
-                error, power = self.one_step_miss
+                error, power = self.one_step_miss.tolist()
                 log.info(
                     "stage %d step %d loss %.5f samples/s %.3f lr %.2e unroll %s one-step miss %s",
                     o.stage, self.step, mean_loss, rate, lr,
                     unroll_for_step(self.step, o.steps, o.curriculum) if o.stage == 2 else "-",
                     f"{error / power:.3f}" if power > 0 else "-",
                 )  # fmt: skip
-                self.one_step_miss = [0.0, 0.0]
+                self.one_step_miss.zero_()
                 window_start, window_samples, window_loss, window_steps = (
                     time.perf_counter(),
                     0,
