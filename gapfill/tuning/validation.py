@@ -89,7 +89,7 @@ def hold_out(shots: list[RealShot], config: MaltConfig) -> tuple[list[RealShot],
 
 def validate(held_out: HeldOut, parent: Path, child: Path, seed: int, device: str) -> Validation:
     """Fill the held-out holes with both models (eager torch, the same seed) and compare."""
-    from gapfill.model.fill import fill_gap
+    from gapfill.model.fill import fill_gap  # loads torch: only once a fine-tuning has trained
 
     frames, fps = held_out.shot.frames, held_out.shot.fps
     c, n = held_out.context, held_out.hole
