@@ -124,8 +124,10 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
         config = _parent_config(parent, request.tiny)
         parent_sha = checkpoint_sha256(parent)
         footage = camera_footage(catalog, request.camera, config, request.since, request.until)
-        _check_window(footage.shots, config, request)
-        trained, held_out = _split(footage.shots, config, request)
+        # Once: it walks every step of the curriculum, and --minutes invites a large --steps.
+        unroll, window_frames = longest_window(config, request.steps, request.curriculum)
+        _check_window(footage.shots, request.camera, unroll, window_frames)
+        trained, held_out = _split(footage.shots, config, window_frames)
         shots: list[RealShot] = [*load_training_clips(list(request.clips), config), *trained]
         final = _final_folder(settings, request)
         # Hidden, unique and beside the final folder (one rename); mkdir keeps the umask's modes.
@@ -220,12 +222,12 @@ def longest_window(config: MaltConfig, steps: int, curriculum: Any) -> tuple[int
 
 
 def _split(
-    shots: list[RealShot], config: MaltConfig, request: FinetuneRequest
+    shots: list[RealShot], config: MaltConfig, window_frames: int
 ) -> tuple[list[RealShot], HeldOut | None]:
     """(shots to train on, held-out frames to validate on); all shots and no validation when
-    holding frames out would leave too little to train on."""
+    holding frames out would leave no shot long enough for a training window."""
     trained, held_out = hold_out(shots, config)
-    if held_out is None or not _long_enough(trained, config, request):
+    if held_out is None or not _long_enough(trained, window_frames):
         return shots, None
     return trained, held_out
 
@@ -237,20 +239,18 @@ def _needed(shot: RealShot, frames: int) -> int:
     return (frames - 1) * stride + 1
 
 
-def _long_enough(shots: list[RealShot], config: MaltConfig, request: FinetuneRequest) -> bool:
-    frames = longest_window(config, request.steps, request.curriculum)[1]
-    return any(len(shot.frames) >= _needed(shot, frames) for shot in shots)
+def _long_enough(shots: list[RealShot], window_frames: int) -> bool:
+    return any(len(shot.frames) >= _needed(shot, window_frames) for shot in shots)
 
 
-def _check_window(shots: list[RealShot], config: MaltConfig, request: FinetuneRequest) -> None:
-    if not _long_enough(shots, config, request):
-        unroll, frames = longest_window(config, request.steps, request.curriculum)
+def _check_window(shots: list[RealShot], camera: str, unroll: int, window_frames: int) -> None:
+    if not _long_enough(shots, window_frames):
         longest = max(shots, key=lambda s: len(s.frames))
         raise UserError(
-            f"--camera {request.camera}: too little good footage: the longest unbroken shot has "
+            f"--camera {camera}: too little good footage: the longest unbroken shot has "
             f"{len(longest.frames)} frames, a training window of {unroll} segments needs "
-            f"{_needed(longest, frames)} at {longest.fps:g} fps (give a longer --since/--until "
-            "window)"
+            f"{_needed(longest, window_frames)} at {longest.fps:g} fps (give a longer "
+            "--since/--until window)"
         )
 
 
