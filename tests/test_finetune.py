@@ -120,6 +120,11 @@ def test_finetune_registers_the_child_and_repairs_use_it(
     assert validation["child_mse"] <= validation["parent_mse"]
     assert validation["holes"] >= 1 and validation["held_out_frames"] >= 48
     assert f"{CAMERA} now repairs with {child.name} (child " in out
+    trained = summary["frames"] - validation["held_out_frames"]
+    assert (
+        f"on {trained} frames of 3 recordings ({validation['held_out_frames']} more held out)"
+        in out
+    )
     assert summary["time_range"][0] >= SINCE.isoformat()
     assert event is not None and json.loads(event.payload)["parent_sha256"] == parent.sha256
 

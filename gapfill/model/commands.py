@@ -307,10 +307,11 @@ def train(
             adopt=adopt or "if-better",
         )
         result = finetune_camera(load_settings(), request, cli_actor())
+        held_out = result.validation.held_out_frames if result.validation else 0
         typer.echo(
             f"fine-tuned {camera}: model {result.name} (id {result.model_id}, parent "
-            f"{result.parent}) on {result.frames} frames of {result.recordings} recordings: "
-            f"{result.path}"
+            f"{result.parent}) on {result.frames - held_out} frames of {result.recordings} "
+            f"recordings ({held_out} more held out): {result.path}"
         )
         checked = result.validation.words() if result.validation else "not validated"
         if result.adopted:
