@@ -29,7 +29,8 @@ from rich.table import Table
 from gapfill.model.clips import TRAIN_CLIPS
 from gapfill.model.commands import DEFAULT_SYNTH_SEEDS, model_sizes, parse_seed_range
 from gapfill.model.data import load_training_clips
-from gapfill.model.train import TrainOptions, build_trainer
+from gapfill.model.train import build_trainer
+from gapfill.model.train_options import TrainOptions
 
 
 def _synchronize(device: str) -> None:

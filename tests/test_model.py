@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,15 @@ import torch
 
 from gapfill.cli import main
 from gapfill.errors import UserError
+from gapfill.model.baselines import FirstGuess
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.model.data import FootageSampler, StepFootage, StepFootageMaker
 from gapfill.model.diffusion import add_noise, alpha_sigma, v_target
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
-from gapfill.model.train import Trainer, TrainOptions, run_training
+from gapfill.model.train import Trainer, run_training
+from gapfill.model.train_options import TrainOptions
 from gapfill.runtime.torch_backend import TorchBackend
 from gapfill.synth.scene import Scene
 
@@ -84,6 +87,7 @@ def test_denoiser_loss_falls(tiny_run: Path, tmp_path: Path) -> None:
 def test_training_exports_a_loadable_checkpoint(tiny_run: Path) -> None:
     config = json.loads((tiny_run / "export" / CONFIG_NAME).read_text())
     assert config["latent_scale"] != 1.0  # measured at the start of stage 2
+    assert config["residual_scale"] > 1.0  # so is the change to the guess, smaller than a latent
     model = load_model(tiny_run / "export")
     assert model.config.latent_channels == TINY.latent_channels
     assert "stage 2 step 8" in (tiny_run / "train.log").read_text()
@@ -142,7 +146,8 @@ def test_data_echoing_makes_footage_once_per_echo_and_resumes_mid_batch(
     make = StepFootageMaker.__call__
 
     def counted(maker: StepFootageMaker, index: int, batch: int, unroll: int) -> StepFootage:
-        made.append(index)
+        if maker.seed == TrainOptions.seed:  # the run's stream, not residual_scale's measurement
+            made.append(index)
         return make(maker, index, batch, unroll)
 
     monkeypatch.setattr(StepFootageMaker, "__call__", counted)
@@ -227,7 +232,11 @@ def test_train_refuses_a_device_or_workers_it_cannot_use(
 
 
 def test_generation_is_deterministic_under_a_seed(tiny_run: Path) -> None:
-    backend = TorchBackend(load_model(tiny_run / "export"))
+    model = load_model(tiny_run / "export")
+    # Eight steps of training leave a change to the guess of under a grey level, which the seed
+    # only moves in its noise; magnified, the sampled latent shows in the frames.
+    model.config = replace(model.config, residual_scale=model.config.residual_scale / 100)
+    backend = TorchBackend(model)
     frames = scene_frames(60)
     before, after = frames[:30], frames[50:]
     first = fill_working(backend, before, after, 20, seed=3)
@@ -236,6 +245,23 @@ def test_generation_is_deterministic_under_a_seed(tiny_run: Path) -> None:
     assert first.shape == (20, TINY.height, TINY.width, 3) and first.dtype == np.uint8
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_the_sampled_change_is_in_units_of_residual_scale(tiny_run: Path) -> None:
+    """The denoiser samples the change to the first guess times residual_scale, and generation
+    divides it back out: a smaller scale magnifies the change, and under an enormous one nothing
+    of it is left and the fill is its guess."""
+    model = load_model(tiny_run / "export")
+    frames = scene_frames(60)
+    before, after = frames[:30], frames[50:]
+    guess, _ = FirstGuess(before, after[:16], 20).frames(0, 20)
+
+    def fill(residual_scale: float) -> np.ndarray:
+        model.config = replace(model.config, residual_scale=residual_scale)
+        return fill_working(TorchBackend(model), before, after, 20, seed=3)
+
+    assert not np.array_equal(fill(model.config.residual_scale / 100), guess)
+    np.testing.assert_array_equal(fill(1e9), guess)
 
 
 def test_memory_keeps_its_size_and_scale_over_many_segments() -> None:
@@ -274,16 +300,18 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_from_before_residual_models_keeps_its_meaning(tmp_path: Path) -> None:
-    """config.json files written before `residual` existed diffuse the latent itself, and those
-    written before `change_tau` keep all of the model's change."""
+    """config.json files written before `residual` existed diffuse the latent itself, those
+    written before `change_tau` keep all of the model's change, and those written before
+    `residual_scale` diffused the change unscaled."""
     assert TINY.residual  # new models diffuse the change to their first guess
     save_model(Malt(TINY), tmp_path / "before")
     config = json.loads((tmp_path / "before" / CONFIG_NAME).read_text())
-    del config["residual"], config["change_tau"]
+    del config["residual"], config["change_tau"], config["residual_scale"]
     (tmp_path / "before" / CONFIG_NAME).write_text(json.dumps(config))
     loaded = load_model(tmp_path / "before").config
     assert loaded.residual is False
     assert loaded.change_tau == 0.0
+    assert loaded.residual_scale == 1.0  # the change was diffused unscaled
 
     config["change_tau"] = -1.0
     (tmp_path / "before" / CONFIG_NAME).write_text(json.dumps(config))

@@ -87,7 +87,8 @@ def train_on_clips(
     `clip_paths` and `extra_shots` (a camera's footage from the catalog, gapfill.tuning); returns
     the exported checkpoint."""
     from gapfill.model.data import load_training_clips
-    from gapfill.model.train import TrainOptions, run_training
+    from gapfill.model.train import run_training
+    from gapfill.model.train_options import TrainOptions
 
     if stage not in (1, 2):
         raise UserError(f"--stage: must be 1 or 2, got {stage}")

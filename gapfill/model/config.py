@@ -59,6 +59,12 @@ class MaltConfig:
     memory_noise_generate: float = 0.1  # generation: the small fixed level
     # Multiplies the autoencoder's latent so that it has unit variance (measured after stage 1).
     latent_scale: float = 1.0
+    # Multiplies the change to the first guess's latent (residual models) so that it too has unit
+    # variance (measured at the start of stage 2). Unscaled, the change is a fraction of the
+    # latent's spread (about 0.4 of its std on the 4x autoencoder's training footage), and the
+    # loss at the high diffusion times, where the one-step sampler works, is that fraction
+    # squared of what the low times weigh: the model then learns the times the sampler never uses.
+    residual_scale: float = 1.0
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

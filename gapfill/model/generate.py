@@ -167,7 +167,7 @@ def iter_fill(
             init=np.zeros_like(z_guess) if config.residual else z_guess,
             start=config.sample_start,
         )
-        z = z_guess + sampled if config.residual else sampled
+        z = z_guess + sampled / config.residual_scale if config.residual else sampled
         frames = frames_from_latent(backend, guess, known, z, z_guess)
         memory = backend.update_memory(
             memory, noised_for_memory(z, config.memory_noise_generate, rng)

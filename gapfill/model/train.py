@@ -47,6 +47,7 @@ from gapfill.model.diffusion import add_noise, predicted_z0, sample_times, v_tar
 from gapfill.model.footage_stream import FootageStream
 from gapfill.model.malt import Malt
 from gapfill.model.photos import load_photos
+from gapfill.model.train_options import TrainOptions, batch_for_unroll, unroll_for_step
 
 log = logging.getLogger("gapfill.train")
 
@@ -58,43 +59,6 @@ SAMPLER_REGION = 0.9
 
 
 @dataclass
-class TrainOptions:
-    out: Path
-    stage: int
-    steps: int
-    seed: int = 0
-    batch: int = 4  # stage 1 windows; stage 2 is scaled per unroll length (see batch_for_unroll)
-    lr: float = 3e-4
-    checkpoint_every: int = 200
-    log_every: int = 10
-    bptt: int = 4
-    memory_noise: bool = True
-    warmup: int = 200
-    ema_decay: float = 0.999
-    ae_frames: int = 8
-    # (first step, unroll) pairs; None: 2 segments for the first quarter, 4 until 60%, then 8.
-    curriculum: tuple[tuple[int, int], ...] | None = None
-    # Start from this exported checkpoint's weights (fine-tuning) instead of fresh ones (stage 1)
-    # or a fresh denoiser on OUT/stage1.pt's autoencoder (stage 2). Its configuration replaces
-    # the one given.
-    init: Path | None = None
-    # Also train on scenes made from real photographs (gapfill.model.photos).
-    photos: bool = False
-    device: str = "cpu"  # torch device of the model and its inputs (gapfill.model.device)
-    workers: int = 0  # processes making footage ahead of the model (footage_stream.py)
-    # Stop with a checkpoint after this many minutes (a GPU lease, a night's window); --resume
-    # continues from there. None: train until `steps`.
-    minutes: float | None = None
-    # Stage 2 from scratch: the autoencoder of this checkpoint folder (a stage-1 export, or the
-    # autoencoder alone as `publish --autoencoder-only` writes it) instead of OUT/stage1.pt.
-    autoencoder: Path | None = None
-    # Data echoing (Choi et al. 2019): each batch of footage trains this many consecutive steps,
-    # with fresh diffusion times, noise and memory-noise levels. Stage 2 encodes it once: on the
-    # CPU the frozen encoder is most of a step, on a GPU making the footage is.
-    echo: int = 1
-
-
-@dataclass
 class EncodedFootage:
     """A stage 2 batch through the frozen encoder: what data echoing reuses."""
 
@@ -103,19 +67,6 @@ class EncodedFootage:
     known: torch.Tensor  # (B, n_gap, T'): share of each latent frame's source frames that are real
     n_context: int
     n_gap: int
-
-
-def unroll_for_step(
-    step: int, total: int, curriculum: tuple[tuple[int, int], ...] | None = None
-) -> int:
-    """Segments unrolled at `step`: the curriculum 2 -> 4 -> 8."""
-    if curriculum is None:
-        curriculum = ((0, 2), (int(total * 0.25), 4), (int(total * 0.6), 8))
-    unroll = curriculum[0][1]
-    for first_step, length in curriculum:
-        if step >= first_step:
-            unroll = length
-    return unroll
 
 
 def without_memory_noise(config: MaltConfig, memory_noise: bool) -> MaltConfig:
@@ -130,11 +81,6 @@ def autoencoder_sizes(config: MaltConfig) -> tuple:
     c = config
     return (c.height, c.width, c.segment_frames, c.time_down, c.space_down, c.latent_channels,
             tuple(c.ae_channels))  # fmt: skip
-
-
-def batch_for_unroll(batch: int, unroll: int) -> int:
-    # Keep segments per step roughly constant as the unroll grows.
-    return max(1, batch * 4 // unroll)
 
 
 class Trainer:
@@ -171,7 +117,7 @@ class Trainer:
 
     def start_stage2_from(self, stage1_path: Path) -> None:
         """Take the autoencoder of a finished stage 1 (its EMA weights: OUT/stage1.pt or a
-        checkpoint folder) and measure latent_scale."""
+        checkpoint folder) and measure latent_scale, then residual_scale."""
         trained, weights = _stage1_autoencoder(stage1_path)
         if autoencoder_sizes(trained) != autoencoder_sizes(self.config):
             raise UserError(
@@ -187,11 +133,20 @@ class Trainer:
             self.model.autoencoder.load_state_dict(ae_state)
         except RuntimeError:
             raise UserError(f"{stage1_path}: holds no complete autoencoder") from None
-        scale = self._measure_latent_scale()
-        self.config = replace(self.config, latent_scale=scale)
-        self.model.config = self.config
+        self._set_config(latent_scale=self._measure_latent_scale())
+        if self.config.residual:
+            self._set_config(residual_scale=self._measure_residual_scale())
         self._setup_optimizer()
-        log.info("stage 2 starts from %s; latent_scale %.4f", stage1_path, scale)
+        log.info(
+            "stage 2 starts from %s; latent_scale %.4f, residual_scale %.4f",
+            stage1_path,
+            self.config.latent_scale,
+            self.config.residual_scale,
+        )
+
+    def _set_config(self, **changes: float) -> None:
+        self.config = replace(self.config, **changes)
+        self.model.config = self.config
 
     def start_from_checkpoint(self, folder: Path) -> None:
         """Fine-tuning: every weight (and latent_scale) from an exported checkpoint."""
@@ -215,6 +170,20 @@ class Trainer:
         frames = np.stack([sampler.window(seg) for _ in range(windows)])
         z = self.model.autoencoder.encode(self._tensor(frames))
         return float(1.0 / z.std().clamp(min=1e-3))
+
+    @torch.no_grad()
+    def _measure_residual_scale(self, batches: int = 8) -> float:
+        # Batches of a stream of their own, so the run's first batches stay what they were.
+        maker = StepFootageMaker(
+            self.config, self.sampler_factory, self.options.seed + 3, 2, self.options.ae_frames
+        )
+        changes = []
+        for step in range(batches):
+            encoded = self.encode_footage(maker(step, *self.plan(0)))
+            real_and_guess = encoded.z_all[:, encoded.n_context :]
+            n_gap = encoded.n_gap
+            changes.append(real_and_guess[:, :n_gap] - real_and_guess[:, n_gap : 2 * n_gap])
+        return float(1.0 / torch.cat([c.flatten() for c in changes]).std().clamp(min=1e-3))
 
     # Steps -----------------------------------------------------------------------------------
     def plan(self, step: int) -> tuple[int, int]:
@@ -278,7 +247,7 @@ class Trainer:
         for k in range(n_gap):
             z_real = z_target[:, k]
             # The denoiser's clean sample: the segment's latent, or its change to the guess's.
-            z0 = z_real - z_guess[:, k] if c.residual else z_real
+            z0 = (z_real - z_guess[:, k]) * c.residual_scale if c.residual else z_real
             t = self._on_device(sample_times(batch, self.generator))
             noise = self._on_device(torch.randn(z0.shape, generator=self.generator))
             mask = (

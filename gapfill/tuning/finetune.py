@@ -34,6 +34,7 @@ from gapfill.errors import UserError
 from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
+from gapfill.model.train_options import TrainOptions, largest_unroll
 from gapfill.repair.models import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
 from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
@@ -44,6 +45,7 @@ from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
 NON_SIZE_FIELDS = frozenset(
     {
         "latent_scale",
+        "residual_scale",
         "memory_noise_max",
         "memory_noise_generate",
         "sample_steps",
@@ -111,7 +113,7 @@ def catalog_shots(
 def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) -> FinetuneResult:
     """Train and register a child model for `request.camera`; see the module's order."""
     # torch: only once it is needed
-    from gapfill.model.train import TrainOptions, run_training, trained_steps
+    from gapfill.model.train import run_training, trained_steps
 
     if request.steps <= 0:
         raise UserError(f"--steps: must be positive, got {request.steps}")
@@ -215,9 +217,7 @@ def _parent_config(parent: Path, tiny: bool) -> MaltConfig:
 def longest_window(config: MaltConfig, steps: int, curriculum: Any) -> tuple[int, int]:
     """(unroll, frames) of the longest window stage 2 asks for in `steps` steps: n_context
     segments + a hole of at most n_gap segments + one anchor segment (gap_example)."""
-    from gapfill.model.train import unroll_for_step
-
-    unroll = max(unroll_for_step(step, steps, curriculum) for step in range(steps))
+    unroll = largest_unroll(steps, curriculum)
     return unroll, config.segment_frames * (unroll + 1)
 
 
