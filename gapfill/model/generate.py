@@ -3,9 +3,9 @@
 1. Context before the gap -> memory: encode each 16-frame segment, update the memory with it.
 2. The 16 frames after the gap -> the anchor latent (none: the learned null anchor).
 3. For each segment of the hole: DDIM-sample the change to its first guess's latent (residual
-   models; older ones sample the latent itself) from noise, reading memory, anchor and the
-   first-guess latent; decode it as a change to the first guess; update the memory with the
-   generated latent.
+   models, in units of config.residual_scale; older ones sample the latent itself) from noise,
+   reading memory, anchor and the first-guess latent; decode it as a change to the first guess;
+   update the memory with the generated latent.
 Each segment costs the same time and memory however many came before. numpy only (no torch):
 the backend does the tensor work.
 """
