@@ -68,6 +68,16 @@ class EncodedFootage:
     n_context: int
     n_gap: int
 
+    @property
+    def targets(self) -> torch.Tensor:
+        """(B, n_gap, C, T', h, w): the real latents of the hole's segments."""
+        return self.z_all[:, self.n_context : self.n_context + self.n_gap]
+
+    @property
+    def guesses(self) -> torch.Tensor:
+        """(B, n_gap, C, T', h, w): the latents of the first guess of the same segments."""
+        return self.z_all[:, self.n_context + self.n_gap : self.n_context + 2 * self.n_gap]
+
 
 def without_memory_noise(config: MaltConfig, memory_noise: bool) -> MaltConfig:
     """`config` as trained: the ablation (memory_noise False) zeroes both memory-noise levels."""
@@ -180,10 +190,8 @@ class Trainer:
         changes = []
         for step in range(batches):
             encoded = self.encode_footage(maker(step, *self.plan(0)))
-            real_and_guess = encoded.z_all[:, encoded.n_context :]
-            n_gap = encoded.n_gap
-            changes.append(real_and_guess[:, :n_gap] - real_and_guess[:, n_gap : 2 * n_gap])
-        return float(1.0 / torch.cat([c.flatten() for c in changes]).std().clamp(min=1e-3))
+            changes.append((encoded.targets - encoded.guesses).flatten())  # holes differ in length
+        return float(1.0 / torch.cat(changes).std().clamp(min=1e-3))
 
     # Steps -----------------------------------------------------------------------------------
     def plan(self, step: int) -> tuple[int, int]:
@@ -232,8 +240,7 @@ class Trainer:
         z_all, offsets, known = encoded.z_all, encoded.offsets, encoded.known
         batch, n_context, n_gap = len(z_all), encoded.n_context, encoded.n_gap
         z_context = z_all[:, :n_context]
-        z_target = z_all[:, n_context : n_context + n_gap]
-        z_guess = z_all[:, n_context + n_gap : n_context + 2 * n_gap]
+        z_target, z_guess = encoded.targets, encoded.guesses
         z_anchor = z_all[:, -1]
         z_anchor = z_anchor * (offsets[:, :1] >= 0).float().reshape(batch, 1, 1, 1, 1)
 

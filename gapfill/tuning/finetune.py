@@ -126,7 +126,6 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
         config = _parent_config(parent, request.tiny)
         parent_sha = checkpoint_sha256(parent)
         footage = camera_footage(catalog, request.camera, config, request.since, request.until)
-        # Once: it walks every step of the curriculum, and --minutes invites a large --steps.
         unroll, window_frames = longest_window(config, request.steps, request.curriculum)
         _check_window(footage.shots, request.camera, unroll, window_frames)
         trained, held_out = _split(footage.shots, config, window_frames)
