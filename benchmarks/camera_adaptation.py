@@ -70,7 +70,7 @@ def finetune(frames: np.ndarray, fps: float, site: Path, args: argparse.Namespac
     run(
         "train", "--finetune", "--camera", CAMERA, "--out", str(child),
         "--steps", str(args.steps), "--threads", str(args.threads), "--seed", str(args.seed),
-        env=env,
+        "--echo", str(args.echo), env=env,
     )  # fmt: skip
     return child / "export"
 
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--clip", default="vtest.avi", help="a fixed camera's clip")
     parser.add_argument("--split", type=int, default=600, help="first held-out frame")
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
+    parser.add_argument("--echo", type=int, default=1, help="steps per batch (gapfill train)")
     parser.add_argument("--spans", default="1,4,16,64")
     parser.add_argument("--context", type=int, default=16)
     parser.add_argument("--positions", type=int, default=4, help="cuts per span length")

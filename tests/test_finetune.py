@@ -20,7 +20,7 @@ from gapfill.catalog.db import Catalog, upgrade
 from gapfill.catalog.models import Camera, Defect, Model, ProvenanceEvent, Recording, SyntheticClip
 from gapfill.cli import main
 from gapfill.model.checkpoint import checkpoint_sha256
-from gapfill.model.config import MaltConfig
+from gapfill.model.config import MaltConfig, read_config
 from gapfill.model.data import RealShot
 from gapfill.tuning import finetune as finetune_module
 from gapfill.tuning.footage import GUARD_SECONDS, camera_footage, inside, shot_breaks
@@ -84,7 +84,7 @@ def model_files() -> list[Path]:
 def test_finetune_registers_the_child_and_repairs_use_it(
     site: Catalog, tiny_checkpoint: Path
 ) -> None:
-    out = invoke(*FINETUNE, "--tiny", "--since", SINCE.isoformat())
+    out = invoke(*FINETUNE, "--since", SINCE.isoformat())
     assert f"fine-tuned {CAMERA}" in out
 
     with site.session() as session:
@@ -130,6 +130,9 @@ def test_finetune_registers_the_child_and_repairs_use_it(
 
     folder = Path(child.path)
     assert folder.name == "export" and (folder / "model.safetensors").is_file()
+    # The parent is neither the default model nor asked for by size: the child takes its sizes.
+    assert read_config(folder).latent_shape == read_config(tiny_checkpoint).latent_shape
+    assert read_config(folder).latent_shape != MaltConfig().latent_shape
     assert folder.parent.parent == (Path("data") / "models" / CAMERA).resolve()
     assert [p.name for p in folder.parent.parent.iterdir()] == [folder.parent.name]  # no .partial
 
@@ -169,15 +172,15 @@ def test_shot_breaks_at_holes_and_cut_out_spans() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--camera", "nope", "--tiny"), "no camera named 'nope'"),
-        (("--camera", CAMERA, "--tiny", "--since", "2026-02-01"), "no good recordings"),
-        (("--camera", CAMERA, "--tiny", "--since", "2026-01-05T07:00:20Z"), "too little"),
-        (("--tiny",), "--finetune: needs --camera"),
-        (("--camera", CAMERA), "another size configuration"),  # tiny parent, default sizes
-        (("--camera", CAMERA, "--tiny", "--stage", "1"), "stage 2 only"),
-        (("--camera", CAMERA, "--tiny", "--minutes", "0"), "--minutes: must be above 0"),
-        (("--camera", CAMERA, "--tiny", "--autoencoder", "x"), "--autoencoder: not with"),
-        (("--camera", CAMERA, "--tiny", "--adopt", "sometimes"), "--adopt: must be one of"),
+        (("--camera", "nope"), "no camera named 'nope'"),
+        (("--camera", CAMERA, "--since", "2026-02-01"), "no good recordings"),
+        (("--camera", CAMERA, "--since", "2026-01-05T07:00:20Z"), "too little"),
+        ((), "--finetune: needs --camera"),
+        (("--camera", CAMERA, "--tiny"), "--tiny: not with --finetune"),  # parent's sizes rule
+        (("--camera", CAMERA, "--stage", "1"), "stage 2 only"),
+        (("--camera", CAMERA, "--minutes", "0"), "--minutes: must be above 0"),
+        (("--camera", CAMERA, "--autoencoder", "x"), "--autoencoder: not with"),
+        (("--camera", CAMERA, "--adopt", "sometimes"), "--adopt: must be one of"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_leaves_nothing(
@@ -200,7 +203,7 @@ def test_a_child_worse_than_its_parent_is_registered_but_does_not_repair(
 ) -> None:
     """A fine-tuning that wrecks the model (a learning rate far too high) must not take over the
     camera's repairs; `--adopt always` overrides the held-out verdict, not the figures."""
-    wrecking = [*FINETUNE, "--tiny", "--since", SINCE.isoformat(), "--lr", "50"]
+    wrecking = [*FINETUNE, "--since", SINCE.isoformat(), "--lr", "50"]
     out = invoke(*wrecking)
     with sqlite_site.session() as session:
         camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
@@ -221,9 +224,7 @@ def test_a_child_worse_than_its_parent_is_registered_but_does_not_repair(
 
 def test_a_child_without_footage_to_validate_on_is_not_adopted(sqlite_site: Catalog) -> None:
     """15 s of footage: enough for a training window, not for one more held out of it."""
-    out = invoke(
-        *FINETUNE, "--tiny", "--since", "2026-01-05T06:59:45Z", "--until", "2026-01-05T07:00:00Z"
-    )
+    out = invoke(*FINETUNE, "--since", "2026-01-05T06:59:45Z", "--until", "2026-01-05T07:00:00Z")
     assert f"{CAMERA} keeps its model: too little footage to hold some out" in out
     with sqlite_site.session() as session:
         camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
@@ -249,7 +250,7 @@ def test_held_out_footage_is_the_tail_of_the_latest_shot_long_enough() -> None:
 def test_a_nights_window_registers_what_training_reached(sqlite_site: Catalog) -> None:
     """--minutes: the child is the model of the step the time ran out at, and says so."""
     invoke(
-        "train", "--finetune", "--camera", CAMERA, "--tiny", "--threads", "1",
+        "train", "--finetune", "--camera", CAMERA, "--threads", "1",
         "--steps", "100000", "--curriculum", "0:2", "--minutes", "0.0001",
     )  # fmt: skip
     with sqlite_site.session() as session:
@@ -284,7 +285,7 @@ def test_a_failure_leaves_no_model_folder_and_nothing_registered(
     else:
         monkeypatch.setattr(finetune_module, "_register", broken_register)
     with pytest.raises(SystemExit) as exit_info:
-        main([*FINETUNE, "--tiny"])
+        main([*FINETUNE])
     assert exit_info.value.code == 2  # internal errors, not the user's
     with sqlite_site.session() as session:
         camera = session.scalar(select(Camera).where(Camera.name == CAMERA))
@@ -297,7 +298,7 @@ def test_camera_footage_trains_without_finetuning(
     sqlite_site: Catalog, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--camera alone adds the footage to an ordinary training run; nothing is registered."""
-    args = ["train", "--out", "run", "--steps", "1", "--tiny", "--threads", "1"]
+    args = ["train", "--out", "run", "--steps", "1", "--threads", "1"]
     invoke(*args, "--synth-seeds", "none", "--camera", CAMERA, "--since", SINCE.isoformat())
     assert (Path("run") / "export" / "model.safetensors").is_file()
     with sqlite_site.session() as session:

@@ -144,7 +144,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for weights, data order and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue this stage from its checkpoint."),
     tiny: bool = typer.Option(
-        False, "--tiny", help="The tiny test configuration (--finetune: the parent must be tiny)."
+        False, "--tiny", help="The tiny test configuration (--finetune: the parent's sizes rule)."
     ),
     no_memory_noise: bool = typer.Option(
         False, "--no-memory-noise", help="Ablation: no noise augmentation of the memory."
@@ -258,8 +258,9 @@ def train(
             raise UserError("--resume: not with --finetune (a failed fine-tuning leaves nothing)")
         if photos:
             raise UserError("--photos: not with --finetune (a camera learns from its own footage)")
-        if config_file is not None:
-            raise UserError("--config: not with --finetune (the parent brings its own sizes)")
+        if config_file is not None or tiny:
+            flag = "--config" if config_file is not None else "--tiny"
+            raise UserError(f"{flag}: not with --finetune (the parent brings its own sizes)")
         if autoencoder is not None:
             raise UserError("--autoencoder: not with --finetune (the parent brings its own)")
     elif adopt is not None:
@@ -292,7 +293,6 @@ def train(
             until=window[1],
             init=init,
             out=out,
-            tiny=tiny,
             seed=seed,
             batch=batch,
             lr=lr,

@@ -3,7 +3,7 @@
 Order, so that a failure at any point leaves nothing half-made under a final name and nothing
 registered:
 1. everything the user can get wrong is checked before training (camera, parent checkpoint and its
-   size configuration, footage in the window, enough of it for the longest training window);
+   configuration, footage in the window, enough of it for the longest training window);
 2. stage 2 runs from the parent's weights (TrainOptions.init) in a hidden temporary folder beside
    the final one, removed if training fails;
 3. parent and child fill holes cut in the camera's latest footage, held out of training
@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +39,6 @@ from gapfill.repair.models import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
 from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
 
-# Fields a trained checkpoint may change (measured or sampling settings, and `residual`, which
-# fine-tuning turns on); the others fix the shapes of the weights, so a parent must match the
-# configuration the command asks for in them.
-NON_SIZE_FIELDS = frozenset(
-    {
-        "latent_scale",
-        "residual_scale",
-        "memory_noise_max",
-        "memory_noise_generate",
-        "sample_steps",
-        "sample_start",
-        "change_tau",
-        "residual",
-    }
-)
 STAGE2_LR = 2e-4  # the stage 2 rate of `gapfill train`; warm-up keeps the first steps gentle
 ADOPT_CHOICES = ("if-better", "always")
 
@@ -68,7 +53,6 @@ class FinetuneRequest:
     until: dt.datetime | None = None
     init: Path | None = None  # parent checkpoint; default the camera's current model
     out: Path | None = None  # default data_dir/models/<camera>/<UTC time>
-    tiny: bool = False  # the parent must have the tiny sizes (else the default sizes)
     seed: int = 0
     batch: int = 4
     lr: float | None = None
@@ -123,7 +107,7 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
         )
     with open_catalog(settings) as catalog:
         parent = _parent_folder(catalog, settings, request)
-        config = _parent_config(parent, request.tiny)
+        config = read_config(parent)  # the child has its parent's sizes, whatever they are
         parent_sha = checkpoint_sha256(parent)
         footage = camera_footage(catalog, request.camera, config, request.since, request.until)
         unroll, window_frames = longest_window(config, request.steps, request.curriculum)
@@ -193,24 +177,6 @@ def _parent_folder(catalog: Catalog, settings: Settings, request: FinetuneReques
     if not (folder / WEIGHTS_NAME).is_file():
         raise UserError(f"{folder}: parent checkpoint not found (needs {WEIGHTS_NAME})")
     return folder
-
-
-def _parent_config(parent: Path, tiny: bool) -> MaltConfig:
-    """The parent's configuration, refused when its sizes are not the ones the command asks for."""
-    config = read_config(parent)
-    wanted = MaltConfig.tiny() if tiny else MaltConfig()
-    differ = [
-        f"{f.name} {getattr(config, f.name)} (wanted {getattr(wanted, f.name)})"
-        for f in fields(MaltConfig)
-        if f.name not in NON_SIZE_FIELDS and getattr(config, f.name) != getattr(wanted, f.name)
-    ]
-    if differ:
-        asked = "--tiny" if tiny else "the default model (without --tiny)"
-        raise UserError(
-            f"{parent}: parent checkpoint has another size configuration than {asked}: "
-            + ", ".join(differ)
-        )
-    return config
 
 
 def longest_window(config: MaltConfig, steps: int, curriculum: Any) -> tuple[int, int]:
