@@ -181,12 +181,18 @@ def test_shot_breaks_at_holes_and_cut_out_spans() -> None:
         (("--camera", CAMERA, "--minutes", "0"), "--minutes: must be above 0"),
         (("--camera", CAMERA, "--autoencoder", "x"), "--autoencoder: not with"),
         (("--camera", CAMERA, "--adopt", "sometimes"), "--adopt: must be one of"),
+        (("--camera", CAMERA, "--init", "nowhere"), "parent checkpoint not found"),
+        (("--camera", CAMERA, "--init", "broken"), "config.json: not valid JSON"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_leaves_nothing(
     sqlite_site: Catalog, args: tuple[str, ...], message: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    broken = Path("broken")  # a parent whose configuration was cut short
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"")
+    (broken / "config.json").write_text('{"d_model": 12')
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--finetune", "--steps", "2", "--threads", "1", *args])
