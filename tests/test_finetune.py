@@ -304,7 +304,7 @@ def test_camera_footage_trains_without_finetuning(
     sqlite_site: Catalog, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--camera alone adds the footage to an ordinary training run; nothing is registered."""
-    args = ["train", "--out", "run", "--steps", "1", "--threads", "1"]
+    args = ["train", "--out", "run", "--steps", "1", "--tiny", "--threads", "1"]
     invoke(*args, "--synth-seeds", "none", "--camera", CAMERA, "--since", SINCE.isoformat())
     assert (Path("run") / "export" / "model.safetensors").is_file()
     with sqlite_site.session() as session:

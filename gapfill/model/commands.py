@@ -144,7 +144,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for weights, data order and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue this stage from its checkpoint."),
     tiny: bool = typer.Option(
-        False, "--tiny", help="The tiny test configuration (--finetune: the parent's sizes rule)."
+        False, "--tiny", help="The tiny test configuration (not with --finetune: the parent's)."
     ),
     no_memory_noise: bool = typer.Option(
         False, "--no-memory-noise", help="Ablation: no noise augmentation of the memory."
