@@ -34,7 +34,7 @@ from rich.progress import track
 from rich.table import Table
 from torch import nn
 
-from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
+from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS
 from gapfill.model.metrics import luma, sharpness_ratio
 
 CONTEXT = 16  # real frames on each side of a hole, as in fill_quality.py
@@ -96,25 +96,23 @@ class Cut:
 
     def features(self, frame: int) -> np.ndarray:
         """(N_FEATURES, H, W) for hole frame `frame`."""
-        candidates = self.candidates[:, frame]
-        candidates = candidates.astype(np.float32)
+        candidates = self.candidates[:, frame].astype(np.float32)
         relative = candidates - candidates[FLOWPLATE]
         relative[FLOWPLATE] = candidates[FLOWPLATE]  # its own channel carries the picture itself
         shape = candidates.shape[1:]
         t = np.full(shape, (frame + 0.5) / self.span, np.float32)
         distance = np.full(shape, min(frame + 1, self.span - frame) / 64.0, np.float32)
-        return np.concatenate([relative, t[None], distance[None], self.context]).astype(np.float32)
+        return np.concatenate([relative, t[None], distance[None], self.context])
 
 
 def training_cuts(side: int, spans: list[int], per_source: int, seed: int) -> list[Cut]:
     """Holes cut at random from TRAIN_CLIPS' shots and simulated cameras: never evaluation."""
     rng = np.random.default_rng(seed)
-    sources = []
-    for name, info in TRAIN_CLIPS.items():
-        frames, fps = load_clip(name)
-        height, width = frames.shape[1:3]
-        frames = resize_frames(frames, round(min(height, width) * side / max(height, width)))
-        sources += [Source(f"{name}[{a}:{b}]", "train", frames[a:b], fps) for a, b in info.shots]
+    sources = [
+        Source(f"{clip.name}[{a}:{b}]", "train", clip.frames[a:b], clip.fps)
+        for clip in real_sources(list(TRAIN_CLIPS), side)
+        for a, b in TRAIN_CLIPS[clip.name].shots
+    ]
     sources += synth_sources(list(range(seed, seed + 6)), 200, side, side * 9 // 16)
     jobs = []
     for source in sources:
