@@ -43,6 +43,7 @@ from gapfill.model import baselines
 from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
 from gapfill.model.compose import compose_to_source
 from gapfill.model.config import default_checkpoint_dir
+from gapfill.model.first_guess import motion_guess
 from gapfill.model.metrics import span_metrics
 from gapfill.report.quality import rows_from_summary, write_quality
 
@@ -108,6 +109,8 @@ def build_fillers(names: list[str], seed: int, model: Path | None = None) -> dic
             if isinstance(filler, str):
                 log.print(f"[yellow]skipping malt: {filler}[/yellow]")
                 continue
+        elif base == "guess":  # MALT's own first guess: what the learned part is judged against
+            filler = motion_guess
         elif base in baselines.BASELINES:
             filler = baselines.BASELINES[base]
         else:
@@ -328,7 +331,7 @@ def tune_sampling(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fillers", default=",".join([*baselines.BASELINES, "malt"]))
+    parser.add_argument("--fillers", default=",".join([*baselines.BASELINES, "guess", "malt"]))
     parser.add_argument("--spans", default="1,4,16,64,128")
     parser.add_argument("--context", type=int, default=16, help="real frames on each side")
     parser.add_argument("--positions", type=int, default=3, help="cuts per source and span")

@@ -1,8 +1,8 @@
 """Bring a fill made at the model's small working size back to the source resolution.
 
 MALT fills a hole at a small working size (e.g. 128x96), starting every segment from a first
-guess (gapfill.model.baselines.FirstGuess: motion-compensated neighbours near the edges, the
-background plate in the middle) and predicting what to change in it. Upscaling its output would
+guess (gapfill.model.first_guess.MotionGuess: motion-compensated neighbours near the edges, the
+background plate in the middle, what moves kept moving) and predicting what to change in it. Upscaling its output would
 blur a 720p picture to mush; but the same first guess can be made at full resolution from the
 full-resolution context, so the output is
 
@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess, plate_weights
+from gapfill.model.baselines import plate_weights
+from gapfill.model.first_guess import Guess
 from gapfill.model.metrics import luma
 
 # Luma change (grey levels, 0-255, at working size) below which the model's change is dropped,
@@ -76,13 +77,13 @@ def _compose_frame(
 
 def compose_to_source(
     filled_small: np.ndarray,
-    small_guess: FirstGuess,
-    full_guess: FirstGuess,
+    small_guess: Guess,
+    full_guess: Guess,
     change_tau: float = 0.0,
 ) -> np.ndarray:
     """Upscale a working-size fill (n,h,w,3) by adding its change to the full-resolution guess.
 
-    small_guess: the FirstGuess the fill started from (working-size context); full_guess: the
+    small_guess: the guess the fill started from (working-size context); full_guess: the
     same guess from the full-resolution context. change_tau: the model's trust distance
     (MaltConfig.change_tau): frame k keeps 1 - exp(-d_k / change_tau) of the change, d_k frames
     from the nearest real frame; 0 keeps all of it. Returns (n,H,W,3) uint8.

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess
 from gapfill.model.clips import (
     ALL_CLIPS,
     EVAL_CLIPS,
@@ -36,6 +35,7 @@ from gapfill.model.clips import (
     sha256_file,
 )
 from gapfill.model.config import MaltConfig
+from gapfill.model.first_guess import MotionGuess
 from gapfill.model.guide import known_fraction
 from gapfill.model.photos import render_photo_window
 from gapfill.synth.scene import Scene
@@ -174,7 +174,7 @@ def gap_example(
     before = window[:start]
     after = window[start + span : start + span + seg] if has_anchor else window[:0]
     target = window[start : start + n_gap * seg]
-    first_guess = FirstGuess(before, after, span)
+    first_guess = MotionGuess(before, after, span)
     guesses, knowns, offsets = [], [], []
     for k in range(n_gap):
         guess, known = first_guess.frames(k * seg, seg)

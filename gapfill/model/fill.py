@@ -4,7 +4,8 @@
     frames = fill_gap(before, after, n_missing, fps)  # (n_missing, H, W, 3) uint8
 
 The context is shrunk to the model's working size, MALT fills the hole there segment by segment,
-starting each segment from a first guess (motion-compensated neighbours, background plate), and
+starting each segment from a first guess (gapfill.model.first_guess.MotionGuess: flow near the
+edges, the background plate, and what moves kept moving), and
 the change it makes to that guess is added to the same guess made at the source resolution
 (gapfill.model.compose), so that whatever the guess gets right stays as sharp as the real footage.
 """
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess, check_gap_inputs
+from gapfill.model.baselines import check_gap_inputs
 from gapfill.model.clips import resize_frames
 from gapfill.model.compose import compose_to_source
 from gapfill.model.config import default_checkpoint_dir
+from gapfill.model.first_guess import MotionGuess
 from gapfill.model.generate import DEFAULT_CONTEXT_SEGMENTS, Backend, fill_working
 
 if TYPE_CHECKING:
@@ -116,9 +118,9 @@ def fill_gap(
     small = (config.height, config.width)
     before_small = resize_frames(before[-keep:], small) if len(before) else _empty(small)
     after_small = resize_frames(after[:32], small) if len(after) else _empty(small)
-    seg = config.segment_frames
-    # The guess reads 16 frames after the hole, as in training (gapfill.model.data.gap_example).
-    small_guess = FirstGuess(before_small, after_small[:seg], n_missing)
+    # The guess reads up to 32 frames after the hole (the periodic layer checks its periods
+    # there); the model's anchor is the first segment of them.
+    small_guess = MotionGuess(before_small, after_small, n_missing)
     filled_small = fill_working(
         engine,
         before_small,
@@ -129,7 +131,7 @@ def fill_gap(
         context_segments,
         first_guess=small_guess,
     )
-    full_guess = FirstGuess(before[-keep:], after[:seg], n_missing)
+    full_guess = MotionGuess(before[-keep:], after[:32], n_missing)
     return compose_to_source(filled_small, small_guess, full_guess, config.change_tau)
 
 

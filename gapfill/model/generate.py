@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from gapfill.model.allocator import release_free_heap
-from gapfill.model.baselines import FirstGuess
 from gapfill.model.config import MaltConfig
+from gapfill.model.first_guess import Guess, MotionGuess
 from gapfill.model.guide import known_fraction
 from gapfill.model.sampler import alpha_sigma, ddim_sample
 
@@ -115,13 +115,13 @@ def iter_fill(
     steps: int | None = None,
     context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
     guidance: float = 1.0,
-    first_guess: FirstGuess | None = None,
+    first_guess: Guess | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the hole's frames one segment at a time: (<=16, H, W, 3) uint8 at the working size.
 
     `before` and `after` are uint8 (T, H, W, 3) at the working size; either may be empty, not both.
-    `first_guess`: the guess each segment starts from, if the caller already built it (it must be
-    FirstGuess(before, after[:16], n_missing), as in training).
+    `first_guess`: the guess each segment starts from, if the caller already built it (a
+    MotionGuess of the same context, as in training).
     """
     config = backend.config
     seg = config.segment_frames
@@ -134,8 +134,8 @@ def iter_fill(
     else:
         anchor = np.zeros((1, *config.latent_shape), dtype=np.float32)
     null_offset = np.full((1,), -1.0, dtype=np.float32)
-    if first_guess is None:  # as in training: 16 frames after the hole
-        first_guess = FirstGuess(before, after[:seg], n_missing)
+    if first_guess is None:
+        first_guess = MotionGuess(before, after, n_missing)
     memory_noise = np.full((1,), config.memory_noise_generate, dtype=np.float32)
     _, f, h, w = config.latent_shape
 
@@ -183,7 +183,7 @@ def frames_from_latent(
 
     guess (16, H, W, 3) uint8, known (16,) bool, z and z_guess (1, C, F, h, w) -> (16, H, W, 3).
     The autoencoder's reconstruction error is not part of the prediction: a latent equal to the
-    guess's own returns the guess (baselines.FirstGuess) exactly, and the real frames after a
+    guess's own returns the guess (first_guess.MotionGuess) exactly, and the real frames after a
     short hole (`known`) stay bit-exact.
     """
     change = backend.decode(z) - backend.decode(z_guess)  # (1, 3, 16, H, W)
@@ -205,7 +205,7 @@ def fill_working(
     steps: int | None = None,
     context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
     guidance: float = 1.0,
-    first_guess: FirstGuess | None = None,
+    first_guess: Guess | None = None,
 ) -> np.ndarray:
     """All of the hole's frames at the working size: (n_missing, H, W, 3) uint8."""
     parts = iter_fill(

@@ -1,0 +1,95 @@
+"""The periodic layer and MotionGuess: what repeats in place keeps repeating through a gap."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from gapfill.model.baselines import flow_plate
+from gapfill.model.first_guess import MotionGuess, motion_guess
+from gapfill.model.metrics import psnr
+from gapfill.model.periodic import PeriodicLayer
+
+LAMP_PERIOD = 7.0  # frames, on for half of it
+WHEEL_PERIOD = 9.3  # frames per spoke-to-spoke turn: not a whole number of frames
+
+
+def machine(frames: int, seed: int = 0, walker: bool = False) -> np.ndarray:
+    """A textured still wall with a blinking lamp and a three-spoke wheel (and a walker)."""
+    rng = np.random.default_rng(seed)
+    wall = cv2.GaussianBlur(rng.integers(60, 160, (96, 128, 3), dtype=np.uint8), (0, 0), 1.0)
+    video = np.repeat(wall[None], frames, axis=0)
+    for t in range(frames):
+        if (t % LAMP_PERIOD) < LAMP_PERIOD / 2:
+            cv2.circle(video[t], (100, 20), 6, (255, 240, 120), -1)
+        angle = 2 * math.pi * t / (3 * WHEEL_PERIOD)  # three spokes: one spoke period a third
+        for spoke in range(3):
+            a = angle + spoke * 2 * math.pi / 3
+            tip = (int(40 + 22 * math.cos(a)), int(55 + 22 * math.sin(a)))
+            cv2.line(video[t], (40, 55), tip, (240, 240, 240), 3)
+        if walker:
+            x = 2 * t - 20
+            video[t, 70:92, max(x, 0) : max(x + 10, 0)] = (30, 200, 220)
+    return video
+
+
+def cut(video: np.ndarray, start: int, span: int, context: int = 32):
+    return video[start - context : start], video[start : start + span], video[start + span :][
+        :context
+    ]
+
+
+@pytest.mark.parametrize("span", [16, 40])
+def test_lamp_and_wheel_keep_their_period_and_phase(span: int) -> None:
+    video = machine(32 + span + 32)
+    before, truth, after = cut(video, 32, span)
+    layer = PeriodicLayer(before, after, span)
+    periods = sorted(region.period for region in layer.regions)
+    assert any(abs(p - LAMP_PERIOD) < 0.1 for p in periods), periods
+    assert any(abs(p - WHEEL_PERIOD) < 0.2 for p in periods), periods
+    guess = motion_guess(before, after, span, 10.0)
+    plate_like = flow_plate(before, after, span, 10.0)
+    # The flowplate guess blurs the wheel into a disc and leaves the lamp half-lit.
+    assert psnr(guess, truth) > psnr(plate_like, truth) + 6, (
+        psnr(guess, truth),
+        psnr(plate_like, truth),
+    )
+
+
+def test_still_scene_has_no_periodic_region_and_is_reproduced_exactly() -> None:
+    wall = machine(1)[:1]
+    still = np.repeat(wall, 80, axis=0)
+    before, truth, after = cut(still, 32, 16)
+    assert PeriodicLayer(before, after, 16).regions == []
+    np.testing.assert_array_equal(motion_guess(before, after, 16, 10.0), truth)
+
+
+def test_what_does_not_repeat_is_left_to_the_other_layers() -> None:
+    video = machine(32 + 24 + 32, walker=True)
+    before, _, after = cut(video, 32, 24)
+    coverage = PeriodicLayer(before, after, 24).coverage(video.shape[1:3])
+    # The walker's row, away from the wheel and the lamp: moving, not periodic, not painted.
+    assert coverage[74:90, 70:128].max() < 0.05
+    assert coverage[50:60, 30:50].max() > 0.9  # the wheel's hub region
+
+
+def test_one_sided_context_continues_the_cycle() -> None:
+    video = machine(32 + 16)
+    before, truth, _ = cut(video, 32, 16)
+    empty = before[:0]
+    guess = motion_guess(before, empty, 16, 10.0)
+    held = np.repeat(before[-1:], 16, axis=0)
+    assert psnr(guess, truth) > psnr(held, truth) + 6
+
+
+def test_frames_keep_first_guess_semantics() -> None:
+    video = machine(32 + 8 + 32)
+    before, _, after = cut(video, 32, 8)
+    guess = MotionGuess(before, after, 8)
+    frames, known = guess.frames(4, 8)
+    assert frames.shape == (8, 96, 128, 3) and frames.dtype == np.uint8
+    assert known.tolist() == [False] * 4 + [True] * 4
+    np.testing.assert_array_equal(frames[4:], after[:4])
