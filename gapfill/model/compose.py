@@ -2,7 +2,8 @@
 
 MALT fills a hole at a small working size (e.g. 128x96), starting every segment from a first
 guess (gapfill.model.first_guess.MotionGuess: motion-compensated neighbours near the edges, the
-background plate in the middle, what moves kept moving) and predicting what to change in it. Upscaling its output would
+background plate in the middle, what moves kept moving) and predicting what to change in it.
+Upscaling its output would
 blur a 720p picture to mush; but the same first guess can be made at full resolution from the
 full-resolution context, so the output is
 
