@@ -376,7 +376,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [HELD_OUT_SEED_BASE + args.seed + i for i in range(args.synth_seeds)]
     fillers = build_fillers([f for f in args.fillers.split(",") if f], args.seed, args.model)
     sources = real_sources(clips, args.max_side)
-    sources += synth_sources(seeds, 2 * args.context + max(spans), width, height)
+    # Long enough that the longest span's cuts do not overlap: as many distinct holes as for the
+    # short spans, each with its own walkers, boxes and lamp phases.
+    synth_length = 2 * args.context + args.positions * max(spans)
+    sources += synth_sources(seeds, synth_length, width, height)
 
     cases = evaluate(sources, fillers, spans, args.context, args.positions)
     summary = summarise(cases)
