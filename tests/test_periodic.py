@@ -37,9 +37,11 @@ def machine(frames: int, seed: int = 0, walker: bool = False) -> np.ndarray:
 
 
 def cut(video: np.ndarray, start: int, span: int, context: int = 32):
-    return video[start - context : start], video[start : start + span], video[start + span :][
-        :context
-    ]
+    return (
+        video[start - context : start],
+        video[start : start + span],
+        video[start + span :][:context],
+    )
 
 
 @pytest.mark.parametrize("span", [16, 40])
