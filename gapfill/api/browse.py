@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from gapfill.api.auth import PERMISSIONS, catalog_of, require
-from gapfill.api.media import safe_path
+from gapfill.api.clip_media import safe_path
 from gapfill.api.schemas import (
     MAX_INT,
     CameraOut,

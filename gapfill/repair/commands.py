@@ -13,7 +13,7 @@ from gapfill.config import Settings, load_settings
 from gapfill.console import emit, progress
 from gapfill.errors import UserError
 from gapfill.provenance.c2pa_sign import C2paSigner
-from gapfill.repair.models import configured_checkpoint
+from gapfill.repair.checkpoints import configured_checkpoint
 from gapfill.repair.run import RepairResult, finish_interrupted, repair_defect
 from gapfill.times import parse_time
 

@@ -60,7 +60,7 @@ from gapfill.provenance.facts import (
     repair_event_payload,
 )
 from gapfill.provenance.sidecar import sidecar_path, write_sidecar
-from gapfill.repair.models import model_for_camera
+from gapfill.repair.checkpoints import model_for_camera
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
 from gapfill.runtime import Backend

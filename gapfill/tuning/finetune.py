@@ -35,7 +35,7 @@ from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
 from gapfill.model.train_options import TrainOptions, largest_unroll
-from gapfill.repair.models import configured_checkpoint, register_model
+from gapfill.repair.checkpoints import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
 from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
 
