@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.queries import report as queries
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.report import figures as calc
-from gapfill.report import queries
 from gapfill.report.figures import Figures, ModelQuality
 from gapfill.report.quality import QualityFileError, read_quality
 
