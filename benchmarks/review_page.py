@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import statistics
 import sys
 import tempfile
@@ -260,7 +261,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    lines = [f"cpu cores: {os.cpu_count()}", ""]
+    # Line 1 of every results file is the command that made it (tests/test_benchmark_results).
+    command = ["# .venv/bin/python benchmarks/review_page.py", *map(shlex.quote, sys.argv[1:])]
+    lines = [" ".join(command), f"cpu cores: {os.cpu_count()}", ""]
     sizes = (args.small, args.clips)
     with tempfile.TemporaryDirectory(prefix="review-bench-") as scratch_dir:
         scratch = Path(scratch_dir)

@@ -39,6 +39,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -430,6 +431,10 @@ def main() -> None:
     footage = sum(d.seconds for d in night)
 
     header = [
+        # Line 1 of every results file is the command that made it (tests/test_benchmark_results).
+        " ".join(
+            ["# .venv/bin/python benchmarks/site_simulation.py", *map(shlex.quote, sys.argv[1:])]
+        ),
         "Site simulation: one night through the real PostgreSQL repair queue "
         "(benchmarks/site_simulation.py)",
         f"cameras = {args.cameras}",

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
 
 from exporters import commands as export_commands
 from gapfill import demo, logs
 from gapfill.api import commands as api_commands
 from gapfill.catalog.db import open_catalog, upgrade
-from gapfill.catalog.models import RECORDING_STATUSES, Camera, Recording
+from gapfill.catalog.models import RECORDING_STATUSES
+from gapfill.catalog.queries.cameras import camera_recording_stats, option_camera_id
+from gapfill.catalog.queries.recordings import RecordingFilter, newest_recordings
 from gapfill.config import load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
 from gapfill.detect import commands as detect_commands
@@ -143,17 +144,7 @@ def ingest(
 def cameras(as_json: JsonFlag = False) -> None:
     """List cameras with their recordings count and time range."""
     with open_catalog(load_settings()) as catalog, catalog.session() as session:
-        stats = session.execute(
-            select(
-                Camera,
-                func.count(Recording.id),
-                func.min(Recording.start_time),
-                func.max(Recording.end_time),
-            )
-            .outerjoin(Recording, Recording.camera_id == Camera.id)
-            .group_by(Camera.id)
-            .order_by(Camera.name)
-        ).all()
+        stats = camera_recording_stats(session)
         rows = [
             {
                 "name": cam.name,
@@ -196,25 +187,11 @@ def recordings(
     if status is not None and status not in RECORDING_STATUSES:
         raise UserError(f"--status: {status!r} is not one of {', '.join(RECORDING_STATUSES)}")
     # An operator asking for N wants the latest N: pick them newest first, then print them in
-    # time order like every other listing (reversed below). Recording.id breaks ties for a stable
-    # cut when two recordings share a start time and a camera name.
-    query = (
-        select(Recording, Camera.name)
-        .join(Camera)
-        .order_by(Recording.start_time.desc(), Camera.name.desc(), Recording.id.desc())
-    )
-    if camera is not None:
-        query = query.where(Camera.name == camera)
-    if status is not None:
-        query = query.where(Recording.status == status)
-    if since is not None:
-        query = query.where(Recording.start_time >= parse_time(since, "--since"))
+    # time order like every other listing (reversed below).
+    since_time = parse_time(since, "--since") if since is not None else None
     with open_catalog(load_settings()) as catalog, catalog.session() as session:
-        if (
-            camera is not None
-            and session.scalar(select(Camera).where(Camera.name == camera)) is None
-        ):
-            raise UserError(f"--camera: no camera named {camera!r} in the catalog")
+        camera_id = option_camera_id(session, camera)
+        where = RecordingFilter(camera_id=camera_id, status=status, since=since_time)
         fields = [
             "id",
             "path",
@@ -233,7 +210,7 @@ def recordings(
             "scanned_at",
         ]
         rows = []
-        newest_first = session.execute(query.limit(limit)).all()
+        newest_first = newest_recordings(session, where, limit)
         for recording, camera_name in reversed(newest_first):
             row = as_rows([recording], fields)[0]
             row["camera"] = camera_name

@@ -47,6 +47,7 @@ def demo(
     synth -> init -> keys init -> ingest -> scan -> repair -> verify -> audit -> report, on a
     SQLite catalog under DIR/data. A second run replaces the previous demo folder.
     """
+    from gapfill.catalog.queries.report import Window
     from gapfill.detect.scan import scan
     from gapfill.ingest import ingest
     from gapfill.provenance.audit import audit_rows
@@ -54,7 +55,6 @@ def demo(
     from gapfill.provenance.verify import verify
     from gapfill.repair.commands import repair_all, select_defects
     from gapfill.report.build import HTML_NAME, gather, write_report
-    from gapfill.report.queries import Window
     from gapfill.synth.writer import GROUND_TRUTH_NAME, synthesize
 
     folder = folder.expanduser().absolute()

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Camera, Recording
+from gapfill.catalog.queries.cameras import camera_by_name
+from gapfill.catalog.queries.recordings import recording_by_path
 from gapfill.errors import UserError
 from gapfill.media.probe import Probe, probe, sha256_file
 from gapfill.provenance.chain import append_event
@@ -255,7 +256,7 @@ def _ingest_file(
     except OSError as exc:
         report.skipped.append((str(path), exc.strerror or str(exc)))
         return
-    existing = session.scalar(select(Recording).where(Recording.path == str(path)))
+    existing = recording_by_path(session, str(path))
     if existing is not None:
         if existing.size_bytes == before.st_size and existing.mtime_ns == before.st_mtime_ns:
             report.unchanged += 1
@@ -336,7 +337,7 @@ def _start_time(placement: _Placement, facts: Probe, mtime: float) -> dt.datetim
 
 
 def _camera(session: Session, name: str, path: Path, facts: Probe) -> Camera:
-    camera = session.scalar(select(Camera).where(Camera.name == name))
+    camera = camera_by_name(session, name)
     if camera is None:
         camera = Camera(name=name, source_dir=str(path.parent))
         session.add(camera)

@@ -23,13 +23,13 @@ from gapfill.api.review import review_clip
 from gapfill.api.tokens import create_user, principal_for_token
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.report import ClipRow, DefectRow, SpanRow, Window
 from gapfill.cli import app, main
 from gapfill.model.config import default_checkpoint_dir
 from gapfill.report import render
 from gapfill.report.build import MARKER, gather
 from gapfill.report.figures import compute, defects_by_kind, footage
 from gapfill.report.quality import QUALITY_FILE, read_quality, rows_from_summary, write_quality
-from gapfill.report.queries import ClipRow, DefectRow, SpanRow, Window
 
 
 def run(*args: str) -> str:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gapfill import __version__
-from gapfill.api import admin, audit, browse, media, pages, review
+from gapfill.api import admin, audit, browse, clip_media, pages, review
 from gapfill.api.auth import (
     SESSION_COOKIE,
     LoginRateLimiter,
@@ -30,7 +30,7 @@ from gapfill.api.auth import (
     SessionSigner,
     session_secret,
 )
-from gapfill.api.media import FrameStore
+from gapfill.api.clip_media import FrameStore
 from gapfill.api.schemas import ErrorOut, errors
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.config import Settings
@@ -179,7 +179,7 @@ def create_app(
     app.state.login_limiter = LoginRateLimiter(login_attempts, login_window_s)
     app.state.frames = FrameStore()
 
-    for module in (browse, media, review, audit, admin, pages):
+    for module in (browse, clip_media, review, audit, admin, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

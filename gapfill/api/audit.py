@@ -10,12 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from gapfill.api.auth import catalog_of, require
 from gapfill.api.schemas import MAX_INT, AuditRow, VerifyOut, errors
 from gapfill.api.tokens import Principal
-from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.clips import clip_path
 from gapfill.errors import UserError
 from gapfill.provenance.audit import audit_rows, write_audit_csv
 from gapfill.times import parse_time
@@ -104,7 +103,7 @@ def verify_clip(
 
     catalog = catalog_of(request)
     with catalog.session() as session:
-        path = session.scalar(select(SyntheticClip.path).where(SyntheticClip.id == clip_id))
+        path = clip_path(session, clip_id)
     if path is None:
         raise HTTPException(404, f"no synthetic clip {clip_id}")
     # The path comes from the catalog row, never from the request; verify only hashes files and

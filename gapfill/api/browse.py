@@ -8,11 +8,10 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from sqlalchemy import Select, func, select, tuple_
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session
 
 from gapfill.api.auth import PERMISSIONS, catalog_of, require
-from gapfill.api.media import safe_path
+from gapfill.api.clip_media import safe_path
 from gapfill.api.schemas import (
     MAX_INT,
     CameraOut,
@@ -38,14 +37,16 @@ from gapfill.catalog.models import (
     RECORDING_STATUSES,
     REVIEW_STATES,
     Camera,
-    Defect,
     Model,
-    ProvenanceEvent,
-    Recording,
-    RepairJob,
-    SyntheticClip,
-    User,
 )
+from gapfill.catalog.queries import cameras as cameras_q
+from gapfill.catalog.queries import clips as clips_q
+from gapfill.catalog.queries.checkpoints import all_models
+from gapfill.catalog.queries.defects import DefectFilter, defects_page
+from gapfill.catalog.queries.jobs import jobs_page
+from gapfill.catalog.queries.paging import Page as RowPage
+from gapfill.catalog.queries.provenance import events_after
+from gapfill.catalog.queries.recordings import RecordingFilter, recordings_page
 from gapfill.times import to_utc
 
 router = APIRouter(prefix="/api", responses=errors(401, 403))
@@ -64,16 +65,14 @@ def _one_of(value: str | None, allowed: tuple[str, ...], name: str) -> str | Non
 def _camera_id(session: Session, name: str | None) -> int | None:
     if name is None:
         return None
-    found = session.scalar(select(Camera.id).where(Camera.name == name))
+    found = cameras_q.camera_id(session, name)
     if found is None:
         raise HTTPException(404, f"no camera named {name!r}")
     return found
 
 
-def _page(session: Session, query: Select[Any], limit: int, offset: int) -> dict[str, Any]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    items = session.scalars(query.limit(limit).offset(offset)).all()
-    return {"items": items, "total": total or 0, "limit": limit, "offset": offset}
+def _page(found: RowPage[Any], limit: int, offset: int) -> dict[str, Any]:
+    return {"items": found.items, "total": found.total, "limit": limit, "offset": offset}
 
 
 @router.get("/me", response_model=Me, tags=["auth"], summary="Who the token or session is")
@@ -85,7 +84,7 @@ def me(user: Reader) -> Me:
 @router.get("/cameras", response_model=list[CameraOut], tags=["catalog"])
 def cameras(request: Request, _user: Reader) -> list[Camera]:
     with catalog_of(request).session() as session:
-        return list(session.scalars(select(Camera).order_by(Camera.name)))
+        return cameras_q.cameras(session)
 
 
 @router.get(
@@ -106,17 +105,13 @@ def recordings(
 ) -> dict[str, Any]:
     _one_of(status, RECORDING_STATUSES, "status")
     with catalog_of(request).session() as session:
-        query = select(Recording).order_by(Recording.start_time, Recording.id)
-        camera_id = _camera_id(session, camera)
-        if camera_id is not None:
-            query = query.where(Recording.camera_id == camera_id)
-        if status is not None:
-            query = query.where(Recording.status == status)
-        if since is not None:
-            query = query.where(Recording.start_time >= _utc(since, "since"))
-        if until is not None:
-            query = query.where(Recording.start_time < _utc(until, "until"))
-        return _page(session, query, limit, offset)
+        where = RecordingFilter(
+            camera_id=_camera_id(session, camera),
+            status=status,
+            since=_utc(since, "since") if since is not None else None,
+            until=_utc(until, "until") if until is not None else None,
+        )
+        return _page(recordings_page(session, where, limit, offset), limit, offset)
 
 
 @router.get(
@@ -134,15 +129,8 @@ def defects(
     _one_of(state, DEFECT_STATES, "state")
     _one_of(kind, DEFECT_KINDS, "kind")
     with catalog_of(request).session() as session:
-        query = select(Defect).order_by(Defect.start_time, Defect.id)
-        camera_id = _camera_id(session, camera)
-        if camera_id is not None:
-            query = query.where(Defect.camera_id == camera_id)
-        if state is not None:
-            query = query.where(Defect.state == state)
-        if kind is not None:
-            query = query.where(Defect.kind == kind)
-        return _page(session, query, limit, offset)
+        where = DefectFilter(camera_id=_camera_id(session, camera), kind=kind, state=state)
+        return _page(defects_page(session, where, limit, offset), limit, offset)
 
 
 @router.get("/jobs", response_model=Page[JobOut], tags=["catalog"], responses=errors(400))
@@ -155,16 +143,13 @@ def jobs(
 ) -> dict[str, Any]:
     _one_of(state, JOB_STATES, "state")
     with catalog_of(request).session() as session:
-        query = select(RepairJob).order_by(RepairJob.id.desc())
-        if state is not None:
-            query = query.where(RepairJob.state == state)
-        return _page(session, query, limit, offset)
+        return _page(jobs_page(session, state, limit, offset), limit, offset)
 
 
 @router.get("/models", response_model=list[ModelOut], tags=["catalog"])
 def models(request: Request, _user: Reader) -> list[Model]:
     with catalog_of(request).session() as session:
-        return list(session.scalars(select(Model).order_by(Model.id)))
+        return all_models(session)
 
 
 class ClipRows(NamedTuple):
@@ -216,35 +201,17 @@ def clip_rows(
     if after is not None and offset:
         raise HTTPException(400, "after: page by after or by offset, not both")
     camera_id = _camera_id(session, camera)
-    filters = []
-    if camera_id is not None:
-        filters.append(SyntheticClip.camera_id == camera_id)
-    if review_state is not None:
-        filters.append(SyntheticClip.review_state == review_state)
-    if clip_id is not None:
-        filters.append(SyntheticClip.id == clip_id)
-    # Counted on the clips table alone: every clip has its camera (foreign key, not null) and
-    # the outer joins add no rows, so the joins would only slow the count down.
-    total = session.scalar(select(func.count(SyntheticClip.id)).where(*filters))
-    if after is not None:
-        # A plain tuple on the right: each value is bound with its column's type (UtcDateTime).
-        filters.append(
-            tuple_(SyntheticClip.start_time, SyntheticClip.id) > parse_clip_cursor(after)
-        )
-    reviewer = aliased(User)
-    query = (
-        select(SyntheticClip, Camera.name, Model.name, reviewer.name)
-        .join(Camera, SyntheticClip.camera_id == Camera.id)
-        .outerjoin(Model, SyntheticClip.model_id == Model.id)
-        .outerjoin(reviewer, SyntheticClip.reviewed_by == reviewer.id)
-        .options(selectinload(SyntheticClip.spans))
-        .where(*filters)
-        .order_by(SyntheticClip.start_time, SyntheticClip.id)
-        # One row more than asked: whether it exists says if there is a next page.
-        .limit(limit + 1)
-        .offset(offset)
+    cursor = parse_clip_cursor(after) if after is not None else None
+    # One row more than asked: whether it exists says if there is a next page.
+    found, total = clips_q.clip_page(
+        session,
+        camera_id=camera_id,
+        review_state=review_state,
+        clip_id=clip_id,
+        limit=limit + 1,
+        offset=offset,
+        after=cursor,
     )
-    found = session.execute(query).all()
     rows = []
     for clip, camera_name, model_name, reviewer_name in found[:limit]:
         row = {c: getattr(clip, c) for c in ClipOut.model_fields if hasattr(clip, c)}
@@ -261,7 +228,7 @@ def clip_rows(
         )
         rows.append(row)
     last = found[limit - 1][0] if len(found) > limit else None
-    return ClipRows(rows, total or 0, clip_cursor(last.start_time, last.id) if last else None)
+    return ClipRows(rows, total, clip_cursor(last.start_time, last.id) if last else None)
 
 
 def clip_detail(request: Request, clip_id: int) -> dict[str, Any]:
@@ -333,15 +300,15 @@ def events(
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventPage:
     # Keyset paging on seq: stable while new events are appended, cheap on millions of rows.
-    query = select(ProvenanceEvent).where(ProvenanceEvent.seq > after)
-    if action is not None:
-        query = query.where(ProvenanceEvent.action == action)
-    if subject_type is not None:
-        query = query.where(ProvenanceEvent.subject_type == subject_type)
-    if subject_id is not None:
-        query = query.where(ProvenanceEvent.subject_id == subject_id)
     with catalog_of(request).session() as session:
-        rows = session.scalars(query.order_by(ProvenanceEvent.seq).limit(limit)).all()
+        rows = events_after(
+            session,
+            after,
+            limit,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+        )
         items = [EventOut.model_validate(r) for r in rows]
     return EventPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 

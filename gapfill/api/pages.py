@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
 from gapfill.api.auth import (
     LOGIN_CSRF_COOKIE,
@@ -35,7 +34,7 @@ from gapfill.api.auth import (
 from gapfill.api.browse import clip_detail, clip_rows
 from gapfill.api.review import review_clip
 from gapfill.api.tokens import Principal, principal_for_token
-from gapfill.catalog.models import Camera
+from gapfill.catalog.queries.cameras import camera_names
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # Rows per review queue page: enough to work through, small enough to render at once.
@@ -166,7 +165,7 @@ def queue(
     """Pending clips, oldest first, QUEUE_PAGE at a time: "Next page" carries the cursor of the
     last row shown (keyset paging), so a deep page costs what the first one does."""
     with catalog_of(request).session() as session:
-        cameras = list(session.scalars(select(Camera.name).order_by(Camera.name)))
+        cameras = camera_names(session)
         page = clip_rows(session, camera or None, "pending", limit=QUEUE_PAGE, after=after or None)
     filters = {"camera": camera} if camera else {}
     return render(
@@ -244,7 +243,7 @@ def audit_page(
     from gapfill.api.audit import query_rows
 
     with catalog_of(request).session() as session:
-        cameras = list(session.scalars(select(Camera.name).order_by(Camera.name)))
+        cameras = camera_names(session)
     rows: list[dict[str, Any]] | None = None
     error = None
     if run:

@@ -12,13 +12,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as PathParam
-from sqlalchemy import select, update
 
 from gapfill.api.auth import catalog_of, require
 from gapfill.api.schemas import MAX_INT, ErrorOut, ReviewIn, ReviewOut, errors
 from gapfill.api.tokens import Principal
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.clips import clip_by_id, set_review
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
@@ -39,24 +38,13 @@ def review_clip(
         raise HTTPException(400, "comment: say why the reconstruction is rejected")
     now = dt.datetime.now(dt.UTC)
     with catalog.session() as session:
-        clip = session.scalar(select(SyntheticClip).where(SyntheticClip.id == clip_id))
+        clip = clip_by_id(session, clip_id)
         if clip is None:
             raise HTTPException(404, f"no synthetic clip {clip_id}")
         seen = clip.review_state
         if seen == decision:
             raise HTTPException(409, f"clip {clip_id} is already {decision}")
-        changed = session.execute(
-            update(SyntheticClip)
-            .where(SyntheticClip.id == clip_id, SyntheticClip.review_state == seen)
-            .values(
-                review_state=decision,
-                reviewed_by=user.user_id,
-                reviewed_at=now,
-                review_comment=comment,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed != 1:
+        if not set_review(session, clip_id, seen, decision, user.user_id, now, comment):
             raise HTTPException(409, f"clip {clip_id} was reviewed meanwhile; reload it")
         event = append_event(
             session,

@@ -15,10 +15,10 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.models import ROLES, ApiToken, User
+from gapfill.catalog.queries import users as users_q
 from gapfill.errors import UserError
 from gapfill.provenance.chain import append_event
 
@@ -83,7 +83,7 @@ def create_user(session: Session, name: str, role: str, actor: str) -> tuple[Use
     """A new user with one token. Returns (user, token)."""
     check_name(name)
     check_role(role)
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
+    if users_q.user_exists(session, name):
         raise UserError(f"user {name!r} already exists (give it a new token: gapfill users token)")
     user = User(name=name, role=role)
     session.add(user)
@@ -107,19 +107,15 @@ def revoke_user(session: Session, name: str, actor: str) -> int:
     Returns how many tokens were revoked."""
     user = _user(session, name)
     now = dt.datetime.now(dt.UTC)
-    revoked = session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    ).rowcount
+    revoked = users_q.revoke_tokens(session, user.id, now)
     user.disabled = True
     append_event(session, "user", actor, "user", name, {"op": "revoke", "tokens": revoked})
-    return int(revoked or 0)
+    return revoked
 
 
 def list_users(session: Session) -> list[dict[str, object]]:
     rows = []
-    for user in session.scalars(select(User).order_by(User.name)):
+    for user in users_q.users(session):
         live = [t for t in user.tokens if t.revoked_at is None]
         used = [t.last_used_at for t in user.tokens if t.last_used_at is not None]
         rows.append(
@@ -140,11 +136,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     """The live user a bearer token belongs to, or None (unknown, revoked, user disabled)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    found = session.execute(
-        select(ApiToken, User)
-        .join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.token_sha256 == hash_token(token))
-    ).first()
+    found = users_q.token_by_hash(session, hash_token(token))
     if found is None:
         return None
     api_token, user = found
@@ -158,11 +150,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
 
 def principal_for_session(session: Session, user_id: int, token_id: int) -> Principal | None:
     """The user of a browser session, provided the token it logged in with is still live."""
-    found = session.execute(
-        select(ApiToken, User)
-        .join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.id == token_id, User.id == user_id)
-    ).first()
+    found = users_q.token_of_user(session, token_id, user_id)
     if found is None:
         return None
     api_token, user = found
@@ -172,7 +160,7 @@ def principal_for_session(session: Session, user_id: int, token_id: int) -> Prin
 
 
 def _user(session: Session, name: str) -> User:
-    user = session.scalar(select(User).where(User.name == name))
+    user = users_q.user_by_name(session, name)
     if user is None:
         raise UserError(f"no user named {name!r}")
     return user

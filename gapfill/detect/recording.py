@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gapfill.config import DetectionSettings
 from gapfill.detect.decode_damage import detect_decode_damage
@@ -28,6 +29,7 @@ from gapfill.detect.timeline import (
     detect_timestamp_errors,
     place_frames,
 )
+from gapfill.errors import UserError
 from gapfill.media.decode import AnalysisDecoder, DecodeResult, analysis_scale
 
 # Block grids a starved or broken encoder leaves, in full-size pixels (transform blocks and
@@ -115,3 +117,17 @@ def find_defects(
     if problems:
         findings.status, findings.reason = "damaged", "; ".join(problems)
     return findings
+
+
+def scan_file(path: str | Path, settings: DetectionSettings | None = None) -> FileFindings:
+    """Every in-file defect of one recording, without a catalog: the library's `gapfill scan`.
+
+    The same two halves a catalog scan runs per file (analyse_file, then find_defects), with the
+    default thresholds unless `settings` is given. Only in-file defects: gaps between files need
+    the camera's other recordings. A file that is not there is a UserError; a file that is there
+    but cannot be decoded is a finding (status "unreadable"), as in a catalog scan.
+    """
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    settings = settings or DetectionSettings()
+    return find_defects(analyse_file(str(path), settings), settings)

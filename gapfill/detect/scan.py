@@ -23,11 +23,20 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Camera, Defect, Recording
+from gapfill.catalog.queries import cameras as cameras_q
+from gapfill.catalog.queries import defects as defects_q
+from gapfill.catalog.queries.cameras import option_camera_id
+from gapfill.catalog.queries.defects import DefectFilter
+from gapfill.catalog.queries.recordings import (
+    coverage_rows,
+    first_readable_start_after,
+    last_readable_start_before,
+    recordings_to_scan,
+)
 from gapfill.config import DetectionSettings, Settings
 from gapfill.console import progress as progress_bar
 from gapfill.detect.features import FrameFeatures
@@ -138,14 +147,9 @@ def scan(
             )
             for cam in cameras
         }
-        query = select(Recording).where(Recording.camera_id.in_(states))
-        if since is not None:
-            query = query.where(Recording.start_time >= since)
-        if not rescan:
-            query = query.where(Recording.scanned_at.is_(None))
         jobs = [
             _Job(r.id, r.camera_id, r.path, r.start_time)
-            for r in session.scalars(query.order_by(Recording.camera_id, Recording.start_time))
+            for r in recordings_to_scan(session, states, since, rescan)
         ]
 
     with progress_bar("scan", total=len(jobs), enabled=progress) as bar:
@@ -173,10 +177,7 @@ def scan(
 
 
 def _select_cameras(session: Session, name: str | None) -> list[Camera]:
-    query = select(Camera).order_by(Camera.name)
-    if name is not None:
-        query = query.where(Camera.name == name)
-    cameras = list(session.scalars(query))
+    cameras = cameras_q.cameras(session, name)
     if name is not None and not cameras:
         raise UserError(f"--camera: no camera named {name!r} in the catalog")
     return cameras
@@ -254,9 +255,7 @@ def _learn(state: _CameraState, job: _Job, findings: FileFindings) -> None:
 def _store_file(session: Session, job: _Job, findings: FileFindings, report: ScanReport) -> None:
     recording = session.get(Recording, job.recording_id)
     assert recording is not None
-    session.execute(
-        delete(Defect).where(Defect.recording_id == job.recording_id, Defect.state == "open")
-    )
+    defects_q.delete_open_defects_of_recording(session, job.recording_id)
     # In-file spans count from the recording's first frame.
     for span in findings.spans:
         _write_defect(
@@ -298,11 +297,7 @@ def _write_defect(
     start: dt.datetime,
     end: dt.datetime,
 ) -> None:
-    existing = session.scalar(
-        select(Defect).where(
-            Defect.camera_id == camera_id, Defect.kind == span.kind, Defect.start_time == start
-        )
-    )
+    existing = defects_q.defect_at(session, camera_id, span.kind, start)
     if existing is not None:
         # Already acted on (queued, repaired, ...): keep the person's or the queue's decision.
         report.defects_kept += 1
@@ -331,47 +326,14 @@ def _store_recording_gaps(
     """Holes between the camera's recordings around the scanned ones, written afresh."""
     assert state.scanned_from is not None and state.scanned_to is not None
     # The scanned stretch, widened to the neighbouring recordings on each side.
-    before = session.scalar(
-        select(Recording.start_time)
-        .where(
-            Recording.camera_id == camera_id,
-            Recording.start_time < state.scanned_from,
-            Recording.status != "unreadable",
-        )
-        .order_by(Recording.start_time.desc())
-        .limit(1)
-    )
-    after = session.scalar(
-        select(Recording.start_time)
-        .where(
-            Recording.camera_id == camera_id,
-            Recording.start_time > state.scanned_to,
-            Recording.status != "unreadable",
-        )
-        .order_by(Recording.start_time)
-        .limit(1)
-    )
+    before = last_readable_start_before(session, camera_id, state.scanned_from)
+    after = first_readable_start_after(session, camera_id, state.scanned_to)
     low, high = before or state.scanned_from, after or state.scanned_to
-    rows = session.execute(
-        select(Recording.id, Recording.start_time, Recording.end_time, Recording.status).where(
-            Recording.camera_id == camera_id,
-            Recording.start_time >= low,
-            Recording.start_time <= high,
-        )
-    ).all()
     coverage = [
         Coverage(rid, start.timestamp(), end.timestamp(), status != "unreadable")
-        for rid, start, end, status in rows
+        for rid, start, end, status in coverage_rows(session, camera_id, low, high)
     ]
-    session.execute(
-        delete(Defect).where(
-            Defect.camera_id == camera_id,
-            Defect.detector == RECORDING_GAP_DETECTOR,
-            Defect.state == "open",
-            Defect.start_time >= low,
-            Defect.start_time <= high,
-        )
-    )
+    defects_q.delete_open_defects_of_detector(session, camera_id, RECORDING_GAP_DETECTOR, low, high)
     for span, culprit in detect_recording_gaps(coverage, state.interval, state.settings.gap_factor):
         _write_defect(
             session,
@@ -392,22 +354,9 @@ def list_defects(
 ) -> list[dict[str, Any]]:
     """Defects in time order, as plain rows (for the `defects` command and the API)."""
     with catalog.session() as session:
-        if camera is not None:
-            _select_cameras(session, camera)
-        query = (
-            select(Defect, Camera.name, Recording.path)
-            .join(Camera, Defect.camera_id == Camera.id)
-            .outerjoin(Recording, Defect.recording_id == Recording.id)
-            .order_by(Camera.name, Defect.start_time)
-        )
-        if camera is not None:
-            query = query.where(Camera.name == camera)
-        if kind is not None:
-            query = query.where(Defect.kind == kind)
-        if state is not None:
-            query = query.where(Defect.state == state)
+        where = DefectFilter(camera_id=option_camera_id(session, camera), kind=kind, state=state)
         rows = []
-        for defect, camera_name, path in session.execute(query).all():
+        for defect, camera_name, path in defects_q.defects_with_places(session, where):
             rows.append(
                 {
                     "id": defect.id,

@@ -60,22 +60,13 @@ jobs_app = typer.Typer(
 
 
 def _job_rows(state: str | None) -> list[dict[str, object]]:
-    from sqlalchemy import select
-
     from gapfill.catalog.db import open_catalog
-    from gapfill.catalog.models import Camera, Defect
+    from gapfill.catalog.queries.defects import defects_with_camera_names
     from gapfill.jobs import queue
 
     with open_catalog(load_settings()) as catalog, catalog.session() as session:
         jobs = queue.list_jobs(session, state)
-        defects = {
-            d.id: (d, name)
-            for d, name in session.execute(
-                select(Defect, Camera.name)
-                .join(Camera, Defect.camera_id == Camera.id)
-                .where(Defect.id.in_({j.defect_id for j in jobs}))
-            )
-        }
+        defects = defects_with_camera_names(session, {j.defect_id for j in jobs})
         rows = []
         for job in jobs:
             defect, camera = defects[job.defect_id]

@@ -25,9 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
-
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.queries.scheduler import ping, stored_next_runs
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.jobs import tasks
@@ -126,8 +125,7 @@ class Daemon:
     def health(self) -> tuple[bool, dict[str, Any]]:
         facts: dict[str, Any] = {}
         try:
-            with self.catalog.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(self.catalog.engine)
             facts["catalog"] = "ok"
         except Exception as exc:
             facts["catalog"] = f"unreachable: {type(exc).__name__}"
@@ -297,13 +295,7 @@ class Daemon:
 
 def next_runs_of_stored_jobs(catalog: Catalog) -> dict[str, dt.datetime | None]:
     """Next run times the running (or last) daemon stored, by job id; empty before any daemon."""
-    from sqlalchemy import inspect
-
-    if not inspect(catalog.engine).has_table(JOBSTORE_TABLE):
-        return {}
-    with catalog.engine.connect() as connection:
-        rows = connection.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}")).all()
     return {
         job_id: dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp is not None else None
-        for job_id, stamp in rows
+        for job_id, stamp in stored_next_runs(catalog.engine, JOBSTORE_TABLE)
     }

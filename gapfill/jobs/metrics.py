@@ -25,10 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import SyntheticSpan
+from gapfill.catalog.queries.clips import synthetic_seconds
 
 log = logging.getLogger("gapfill.jobs.metrics")
 
@@ -48,8 +47,7 @@ class CatalogCollector(Collector):
         try:
             with self.catalog.session() as session:
                 counts = counts_by_state(session)
-                span = _span_seconds(session.get_bind().dialect.name)
-                synthesized = session.scalar(select(func.sum(span))) or 0.0
+                synthesized = synthetic_seconds(session)
         except Exception:  # a scrape must answer even when the database is away
             log.exception("metrics: catalog unreachable")
             up = GaugeMetricFamily("gapfill_catalog_up", "1 when the catalog answered the scrape.")
@@ -78,14 +76,6 @@ class CatalogCollector(Collector):
         )
         seconds.add_metric([], round(float(synthesized), 3))  # julianday arithmetic is inexact
         yield seconds
-
-
-def _span_seconds(dialect: str) -> Any:
-    """end_time - start_time of a synthetic span in seconds, in the catalog's SQL dialect."""
-    if dialect == "sqlite":  # times are stored as ISO text there
-        days = func.julianday(SyntheticSpan.end_time) - func.julianday(SyntheticSpan.start_time)
-        return days * 86400.0
-    return func.extract("epoch", SyntheticSpan.end_time - SyntheticSpan.start_time)
 
 
 class DaemonMetrics:

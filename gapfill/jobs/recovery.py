@@ -24,10 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.clips import clip_paths
 from gapfill.config import Settings
 
 log = logging.getLogger("gapfill.jobs.recovery")
@@ -95,7 +93,7 @@ def _remove_stale_parts(catalog: Catalog, output_dir: Path) -> list[Path]:
     from gapfill.repair.run import pending_path
 
     with catalog.session() as session:
-        keep = {pending_path(Path(p)) for p in session.scalars(select(SyntheticClip.path))}
+        keep = {pending_path(Path(p)) for p in clip_paths(session)}
     removed = []
     for folder in (output_dir, *(p for p in output_dir.iterdir() if p.is_dir())):
         removed += remove_stale_parts(folder, STALE_PART_SECONDS, keep)

@@ -18,11 +18,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import ProvenanceEvent, SyntheticClip, utcnow
+from gapfill.catalog.models import utcnow
+from gapfill.catalog.queries.clips import clips_created_before
+from gapfill.catalog.queries.provenance import subject_events
 from gapfill.config import Settings
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import CLIP_SUBJECT, EXPIRE_ACTION
@@ -39,13 +40,8 @@ class RetentionReport:
 
 def expired_provenance_ids(session: Session) -> dict[str, int]:
     """provenance id -> seq of its `expire` event, for every clip retention has expired."""
-    rows = session.execute(
-        select(ProvenanceEvent.subject_id, ProvenanceEvent.seq).where(
-            ProvenanceEvent.action == EXPIRE_ACTION,
-            ProvenanceEvent.subject_type == CLIP_SUBJECT,
-        )
-    )
-    return {subject: seq for subject, seq in rows}
+    rows = subject_events(session, EXPIRE_ACTION, CLIP_SUBJECT)
+    return {subject: seq for seq, subject, _created_at, _payload in rows}
 
 
 def expire_outputs(
@@ -59,18 +55,7 @@ def expire_outputs(
     cutoff = now - dt.timedelta(days=settings.retention_days)
     with catalog.session() as session:
         already = expired_provenance_ids(session)
-        old = session.execute(
-            select(
-                SyntheticClip.id,
-                SyntheticClip.provenance_id,
-                SyntheticClip.path,
-                SyntheticClip.sha256,
-                SyntheticClip.size_bytes,
-                SyntheticClip.created_at,
-            )
-            .where(SyntheticClip.created_at < cutoff)
-            .order_by(SyntheticClip.created_at, SyntheticClip.id)
-        ).all()
+        old = clips_created_before(session, cutoff)
     for clip_id, provenance_id, path_text, sha256, size_bytes, created_at in old:
         path = Path(path_text)
         if provenance_id not in already:

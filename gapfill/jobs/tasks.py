@@ -14,10 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
-
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import RepairJob
+from gapfill.catalog.queries.jobs import jobs_runnable_by
 from gapfill.config import Settings
 from gapfill.jobs.metrics import DaemonMetrics
 from gapfill.jobs.watch import StabilityTracker, queue_open_defects, watch_once
@@ -122,16 +120,7 @@ def repair_window_task() -> None:
 def _window_work_left(catalog: Catalog, end: object) -> int:
     """Jobs this window can still run: running ones, and queued ones due before it ends."""
     with catalog.session() as session:
-        return session.scalar(
-            select(func.count())
-            .select_from(RepairJob)
-            .where(
-                or_(
-                    RepairJob.state == "running",
-                    (RepairJob.state == "queued") & (RepairJob.not_before <= end),
-                )
-            )
-        )
+        return jobs_runnable_by(session, end)
 
 
 def verify_task() -> None:

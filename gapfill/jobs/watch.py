@@ -21,10 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import Recording
+from gapfill.catalog.queries import recordings as recordings_q
 from gapfill.config import Settings
 
 log = logging.getLogger("gapfill.jobs.watch")
@@ -209,9 +207,7 @@ def queue_open_defects(catalog: Catalog, tries: int = 3) -> int:
 
 def newest_scanned_mtime_ns(catalog: Catalog) -> int | None:
     with catalog.session() as session:
-        return session.scalar(
-            select(func.max(Recording.mtime_ns)).where(Recording.scanned_at.is_not(None))
-        )
+        return recordings_q.newest_scanned_mtime_ns(session)
 
 
 def watch_once(

@@ -15,17 +15,12 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from gapfill.catalog.models import (
-    Camera,
-    Model,
-    ProvenanceEvent,
-    SyntheticClip,
-    SyntheticSpan,
-    User,
-)
+from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.cameras import option_camera_id
+from gapfill.catalog.queries.clips import audit_spans
+from gapfill.catalog.queries.provenance import subject_events
 from gapfill.errors import UserError
 from gapfill.provenance.facts import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.provenance.sidecar import read_sidecar
@@ -66,27 +61,8 @@ def audit_rows(
 
     `problems`, when given, gets a line for each sidecar needed for a clip's inputs (its repair
     event gone) that is missing or unusable; that clip's rows then list no inputs."""
-    if (
-        camera is not None
-        and session.scalar(select(Camera.id).where(Camera.name == camera)) is None
-    ):
-        raise UserError(f"--camera: no camera named {camera!r} in the catalog")
-    reviewer = aliased(User)
-    query = (
-        select(SyntheticSpan, SyntheticClip, Camera.name, Model, reviewer.name)
-        .join(SyntheticClip, SyntheticSpan.clip_id == SyntheticClip.id)
-        .join(Camera, SyntheticSpan.camera_id == Camera.id)
-        .outerjoin(Model, SyntheticClip.model_id == Model.id)
-        .outerjoin(reviewer, SyntheticClip.reviewed_by == reviewer.id)
-        .order_by(SyntheticSpan.start_time, Camera.name, SyntheticSpan.id)
-    )
-    if camera is not None:
-        query = query.where(Camera.name == camera)
-    if start is not None:
-        query = query.where(SyntheticSpan.end_time > start)
-    if end is not None:
-        query = query.where(SyntheticSpan.start_time < end)
-    results = session.execute(query).all()
+    option_camera_id(session, camera)
+    results = audit_spans(session, camera, start, end)
 
     provenance_ids = {clip.provenance_id for _span, clip, *_ in results}
     inputs_by_clip = _recorded_inputs(session, provenance_ids)
@@ -124,17 +100,9 @@ def audit_rows(
 def _recorded_inputs(session: Session, provenance_ids: set[str]) -> dict[str, list[dict]]:
     if not provenance_ids:
         return {}
-    events = session.execute(
-        select(ProvenanceEvent.subject_id, ProvenanceEvent.payload)
-        .where(
-            ProvenanceEvent.action == REPAIR_ACTION,
-            ProvenanceEvent.subject_type == CLIP_SUBJECT,
-            ProvenanceEvent.subject_id.in_(provenance_ids),
-        )
-        .order_by(ProvenanceEvent.seq)
-    )
+    events = subject_events(session, REPAIR_ACTION, CLIP_SUBJECT, provenance_ids)
     found: dict[str, list[dict]] = {}
-    for provenance_id, payload in events:
+    for _seq, provenance_id, _created_at, payload in events:
         try:
             found.setdefault(provenance_id, json.loads(payload).get("inputs", []))
         except (json.JSONDecodeError, AttributeError):

@@ -21,15 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from gapfill.catalog.db import sqlite_write_lock
 from gapfill.catalog.models import ProvenanceEvent
+from gapfill.catalog.queries import provenance as chain_q
+
+# The chain's lock lives with its statement in the catalog; writers elsewhere import it from here.
+lock_chain = chain_q.lock_chain
 
 GENESIS = "0" * 64
-# Arbitrary constant naming gapfill's provenance lock among a site's advisory locks.
-_ADVISORY_LOCK_KEY = 0x6761_7066_696C  # "gapfil"
 
 
 def canonical_json(value: Any) -> str:
@@ -68,16 +68,6 @@ def event_hash(
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-def lock_chain(session: Session) -> None:
-    """Serialise the writers of the chain (and of what they check before appending, such as a
-    model row) until the caller's transaction ends: an advisory lock on PostgreSQL; on SQLite,
-    the database write lock taken up front, since Python's sqlite3 would otherwise begin the
-    transaction only at its first write and let two processes read the same last event."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-    sqlite_write_lock(session)
-
-
 def append_event(
     session: Session,
     action: str,
@@ -89,11 +79,7 @@ def append_event(
     """Append one event in the caller's transaction (it commits or rolls back with the work it
     records, so the chain never claims something that did not happen)."""
     lock_chain(session)
-    last = session.execute(
-        select(ProvenanceEvent.seq, ProvenanceEvent.hash)
-        .order_by(ProvenanceEvent.seq.desc())
-        .limit(1)
-    ).first()
+    last = chain_q.last_link(session)
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     # Microsecond precision is what both databases keep; hash exactly what is stored.
     created_at = dt.datetime.now(dt.UTC)
@@ -129,12 +115,7 @@ def walk_chain(session: Session, batch: int = 5000) -> Iterator[ChainProblem]:
     expected_seq = 1
     last_seq = 0
     while True:
-        rows = session.scalars(
-            select(ProvenanceEvent)
-            .where(ProvenanceEvent.seq > last_seq)
-            .order_by(ProvenanceEvent.seq)
-            .limit(batch)
-        ).all()
+        rows = chain_q.events_after(session, last_seq, batch)
         if not rows:
             return
         for event in rows:
@@ -167,4 +148,4 @@ def walk_chain(session: Session, batch: int = 5000) -> Iterator[ChainProblem]:
 
 
 def chain_length(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ProvenanceEvent)) or 0
+    return chain_q.chain_length(session)

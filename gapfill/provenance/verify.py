@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import Model, ProvenanceEvent, Recording, SyntheticClip
+from gapfill.catalog.models import Model, SyntheticClip
+from gapfill.catalog.queries import clips as clips_q
+from gapfill.catalog.queries import provenance as chain_q
+from gapfill.catalog.queries.recordings import recording_by_path
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.media.probe import sha256_file
@@ -92,7 +94,7 @@ def verify(
         if path is not None:
             clips = _clips_for_path(session, Path(path).absolute(), report)
         else:
-            clips = session.scalars(select(SyntheticClip).order_by(SyntheticClip.id)).all()
+            clips = clips_q.all_clips(session)
         for clip in clips:
             checker.check_clip(session, clip)
         if path is None:
@@ -100,12 +102,7 @@ def verify(
     with catalog.session() as session:
         for problem in walk_chain(session):
             report.add("provenance chain", f"event {problem.seq}: {problem.problem}")
-        report.chain_events_checked = (
-            session.scalar(
-                select(ProvenanceEvent.seq).order_by(ProvenanceEvent.seq.desc()).limit(1)
-            )
-            or 0
-        )
+        report.chain_events_checked = chain_q.last_seq(session)
     return report
 
 
@@ -113,12 +110,7 @@ def _clips_for_path(session: Session, path: Path, report: VerifyReport) -> list[
     # The catalog holds the path the repair wrote; an operator may name the same file with `..`
     # or through a symlink, and a deleted clip must still be found by either spelling.
     spellings = {str(path), str(path.resolve())}
-    clip = session.scalar(
-        select(SyntheticClip)
-        .where(SyntheticClip.path.in_(spellings))
-        .order_by(SyntheticClip.id)
-        .limit(1)
-    )
+    clip = clips_q.first_clip_at(session, spellings)
     if clip is not None:
         return [clip]
     if not path.exists():
@@ -133,7 +125,7 @@ def _clips_for_path(session: Session, path: Path, report: VerifyReport) -> list[
         raise UserError(f"{path}: not a readable gapfill clip: {exc}") from None
     if provenance_id is None:
         raise UserError(f"{path}: not a gapfill clip (no provenance id in its metadata)")
-    clip = session.scalar(select(SyntheticClip).where(SyntheticClip.provenance_id == provenance_id))
+    clip = clips_q.clip_by_provenance_id(session, provenance_id)
     if clip is None:
         report.add(path, f"no synthetic_clips row for provenance {provenance_id} (row deleted?)")
         return []
@@ -151,13 +143,9 @@ def _same_file(path: Path, other: str) -> bool:
 
 
 def _orphan_repair_events(session: Session, report: VerifyReport) -> None:
-    known = set(session.scalars(select(SyntheticClip.provenance_id)))
-    events = session.execute(
-        select(ProvenanceEvent.seq, ProvenanceEvent.subject_id, ProvenanceEvent.payload).where(
-            ProvenanceEvent.action == REPAIR_ACTION, ProvenanceEvent.subject_type == CLIP_SUBJECT
-        )
-    )
-    for seq, provenance_id, payload in events:
+    known = clips_q.clip_provenance_ids(session)
+    events = chain_q.subject_events(session, REPAIR_ACTION, CLIP_SUBJECT)
+    for seq, provenance_id, _created_at, payload in events:
         if provenance_id not in known:
             output = _json(payload).get("output", {}).get("path", "?")
             report.add(
@@ -219,28 +207,10 @@ class _Checker:
     @staticmethod
     def _expired(session: Session, clip: SyntheticClip) -> bool:
         """An `expire` event says retention deleted this clip's file (and sidecar) on purpose."""
-        return (
-            session.scalar(
-                select(ProvenanceEvent.seq).where(
-                    ProvenanceEvent.action == EXPIRE_ACTION,
-                    ProvenanceEvent.subject_type == CLIP_SUBJECT,
-                    ProvenanceEvent.subject_id == clip.provenance_id,
-                )
-            )
-            is not None
-        )
+        return chain_q.has_event(session, EXPIRE_ACTION, CLIP_SUBJECT, clip.provenance_id)
 
     def _repair_event(self, session: Session, clip: SyntheticClip) -> dict[str, Any] | None:
-        payload = session.scalar(
-            select(ProvenanceEvent.payload)
-            .where(
-                ProvenanceEvent.action == REPAIR_ACTION,
-                ProvenanceEvent.subject_type == CLIP_SUBJECT,
-                ProvenanceEvent.subject_id == clip.provenance_id,
-            )
-            .order_by(ProvenanceEvent.seq)
-            .limit(1)
-        )
+        payload = chain_q.first_payload(session, REPAIR_ACTION, clip.provenance_id, CLIP_SUBJECT)
         if payload is None:
             self.report.add(
                 clip.path,
@@ -379,7 +349,7 @@ class _Checker:
 
     def _check_input(self, session: Session, item: dict[str, Any]) -> None:
         path = Path(item.get("path", ""))
-        recording = session.scalar(select(Recording).where(Recording.path == str(path)))
+        recording = recording_by_path(session, str(path))
         if recording is None:
             self.report.add(f"original {path}", "recordings row missing (deleted?)")
             return

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from gapfill.catalog.db import Catalog, open_catalog
-from gapfill.catalog.models import Camera, Defect
+from gapfill.catalog.models import Defect
+from gapfill.catalog.queries.cameras import option_camera_id
+from gapfill.catalog.queries.defects import DefectFilter, defect_ids
 from gapfill.config import Settings, load_settings
 from gapfill.console import emit, progress
 from gapfill.errors import UserError
 from gapfill.provenance.c2pa_sign import C2paSigner
-from gapfill.repair.models import configured_checkpoint
+from gapfill.repair.checkpoints import configured_checkpoint
 from gapfill.repair.run import RepairResult, finish_interrupted, repair_defect
 from gapfill.times import parse_time
 
@@ -26,7 +27,6 @@ def select_defects(
 ) -> list[int]:
     """Ids of the open defects to repair, oldest first; --defect also takes a queued one."""
     with catalog.session() as session:
-        query = select(Defect.id).join(Camera, Defect.camera_id == Camera.id)
         if defect_id is not None:
             defect = session.get(Defect, defect_id)
             if defect is None:
@@ -34,14 +34,12 @@ def select_defects(
             if defect.state not in ("open", "queued"):
                 raise UserError(f"--defect: defect {defect_id} is {defect.state}, not open")
             return [defect_id]
-        if camera is not None:
-            if session.scalar(select(Camera.id).where(Camera.name == camera)) is None:
-                raise UserError(f"--camera: no camera named {camera!r} in the catalog")
-            query = query.where(Camera.name == camera)
-        if since is not None:
-            query = query.where(Defect.start_time >= parse_time(since, "--since"))
-        query = query.where(Defect.state == "open").order_by(Defect.start_time, Defect.id)
-        return list(session.scalars(query))
+        where = DefectFilter(
+            camera_id=option_camera_id(session, camera),
+            state="open",
+            since=parse_time(since, "--since") if since is not None else None,
+        )
+        return defect_ids(session, where)
 
 
 def repair_all(

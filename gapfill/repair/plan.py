@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.models import Camera, Defect, Recording
+from gapfill.catalog.queries.defects import other_defect_spans
+from gapfill.catalog.queries.recordings import readable_recordings_overlapping
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.media.frames import read_frames
@@ -86,7 +87,7 @@ def plan_repair(session: Session, settings: Settings, defect: Defect) -> RepairP
         n_missing = max(1, round(length_s * fps))
 
     window = dt.timedelta(seconds=settings.context_seconds)
-    others = _other_defect_spans(session, defect, window)
+    others = other_defect_spans(session, defect, window)
     before = _context(session, camera.id, defect.start_time - window, defect.start_time, others)
     after = _context(session, camera.id, defect.end_time, defect.end_time + window, others)
     if not before.frames and not after.frames:
@@ -109,20 +110,6 @@ def plan_repair(session: Session, settings: Settings, defect: Defect) -> RepairP
     )
 
 
-def _other_defect_spans(
-    session: Session, defect: Defect, window: dt.timedelta
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    rows = session.execute(
-        select(Defect.start_time, Defect.end_time).where(
-            Defect.camera_id == defect.camera_id,
-            Defect.id != defect.id,
-            Defect.end_time > defect.start_time - window,
-            Defect.start_time < defect.end_time + window,
-        )
-    ).all()
-    return [(start, end) for start, end in rows]
-
-
 def _context(
     session: Session,
     camera_id: int,
@@ -130,18 +117,7 @@ def _context(
     end: dt.datetime,
     excluded: list[tuple[dt.datetime, dt.datetime]],
 ) -> Context:
-    recordings = session.scalars(
-        select(Recording)
-        .where(
-            and_(
-                Recording.camera_id == camera_id,
-                Recording.status != "unreadable",
-                Recording.end_time > start,
-                Recording.start_time < end,
-            )
-        )
-        .order_by(Recording.start_time)
-    ).all()
+    recordings = readable_recordings_overlapping(session, camera_id, start, end)
     context = Context()
     for recording in recordings:
         path = Path(recording.path)

@@ -32,16 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import (
     Camera,
     Defect,
-    ProvenanceEvent,
     SyntheticClip,
     SyntheticSpan,
 )
+from gapfill.catalog.queries.clips import clip_files
+from gapfill.catalog.queries.provenance import first_payload
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.media.encode import fsync_directory
@@ -60,7 +60,7 @@ from gapfill.provenance.facts import (
     repair_event_payload,
 )
 from gapfill.provenance.sidecar import sidecar_path, write_sidecar
-from gapfill.repair.models import model_for_camera
+from gapfill.repair.checkpoints import model_for_camera
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
 from gapfill.runtime import Backend
@@ -230,11 +230,7 @@ def finish_interrupted(catalog: Catalog, recorded_before: dt.datetime | None = N
     being published by its own worker, not interrupted (gapfill/jobs/recovery.py)."""
     finished = []
     with catalog.session() as session:
-        query = select(SyntheticClip.path, SyntheticClip.sha256, SyntheticClip.size_bytes,
-                       SyntheticClip.provenance_id)  # fmt: skip
-        if recorded_before is not None:
-            query = query.where(SyntheticClip.created_at < recorded_before)
-        clips = session.execute(query).all()
+        clips = clip_files(session, recorded_before)
         for path_text, sha256, size_bytes, provenance_id in clips:
             final = Path(path_text)
             pending = pending_path(final)
@@ -250,12 +246,7 @@ def finish_interrupted(catalog: Catalog, recorded_before: dt.datetime | None = N
                     # it while this one was hashing: either way nothing is left to do here.
                     continue
                 fsync_directory(final.parent)
-            payload = session.scalar(
-                select(ProvenanceEvent.payload).where(
-                    ProvenanceEvent.action == REPAIR_ACTION,
-                    ProvenanceEvent.subject_id == provenance_id,
-                )
-            )
+            payload = first_payload(session, REPAIR_ACTION, provenance_id)
             if payload is not None:
                 provenance = ClipProvenance.from_json(json.loads(payload))
                 write_sidecar(final, provenance, sha256, size_bytes)

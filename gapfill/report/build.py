@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.queries import report as queries
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.report import figures as calc
-from gapfill.report import queries
 from gapfill.report.figures import Figures, ModelQuality
 from gapfill.report.quality import QualityFileError, read_quality
 
@@ -55,7 +55,7 @@ def gather(catalog: Catalog, settings: Settings, window: queries.Window) -> Figu
 
 
 def _configured_model(settings: Settings) -> tuple[str, Path]:
-    # Same naming as gapfill.repair.models.register_model, without importing torch for it.
+    # Same naming as gapfill.repair.checkpoints.register_model, without importing torch for it.
     from gapfill.model.config import default_checkpoint_dir
 
     default = default_checkpoint_dir()

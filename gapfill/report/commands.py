@@ -36,8 +36,8 @@ def report(
     the page.
     """
     from gapfill.catalog.db import open_catalog
+    from gapfill.catalog.queries.report import Window
     from gapfill.report.build import HTML_NAME, gather, write_report
-    from gapfill.report.queries import Window
 
     start = parse_time(since, "--since") if since is not None else None
     end = parse_time(until, "--until") if until is not None else None

@@ -1,4 +1,4 @@
-"""The pilot's figures, added up from the catalog rows of gapfill.report.queries.
+"""The pilot's figures, added up from the catalog rows of gapfill.catalog.queries.report.
 
 Definitions (the report's HTML and CSV say the same):
 - footage per camera and UTC day: `lost_s` is the footage inside defects of every kind and state;
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from gapfill.catalog.queries.report import ClipRow, DefectRow, SpanRow, Window
 from gapfill.report.quality import QualityRow
-from gapfill.report.queries import ClipRow, DefectRow, SpanRow, Window
 
 ALL_CAMERAS = "all"
 REVIEW_COLUMNS = ("approved", "rejected", "pending")

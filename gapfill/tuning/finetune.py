@@ -25,17 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from gapfill.catalog.db import Catalog, open_catalog
-from gapfill.catalog.models import Camera, Model
+from gapfill.catalog.models import Model
+from gapfill.catalog.queries.cameras import camera_by_name
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.model.checkpoint import checkpoint_sha256
 from gapfill.model.config import WEIGHTS_NAME, MaltConfig, read_config
 from gapfill.model.data import TARGET_FPS, RealShot, load_training_clips
 from gapfill.model.train_options import TrainOptions, largest_unroll
-from gapfill.repair.models import configured_checkpoint, register_model
+from gapfill.repair.checkpoints import configured_checkpoint, register_model
 from gapfill.tuning.footage import Footage, camera_footage
 from gapfill.tuning.validation import HeldOut, Validation, hold_out, validate
 
@@ -164,7 +163,7 @@ def finetune_camera(settings: Settings, request: FinetuneRequest, actor: str) ->
 def _parent_folder(catalog: Catalog, settings: Settings, request: FinetuneRequest) -> Path:
     """--init, else the model that repairs the camera now (its child, else the configured one)."""
     with catalog.session() as session:
-        camera = session.scalar(select(Camera).where(Camera.name == request.camera))
+        camera = camera_by_name(session, request.camera)
         if camera is None:
             raise UserError(f"--camera: no camera named {request.camera!r} in the catalog")
         current = session.get(Model, camera.default_model_id) if camera.default_model_id else None
@@ -279,7 +278,7 @@ def _register(
     validation: Validation | None,
 ) -> FinetuneResult:
     with catalog.session() as session:
-        camera = session.scalar(select(Camera).where(Camera.name == camera_name))
+        camera = camera_by_name(session, camera_name)
         if camera is None:  # removed while training ran
             raise UserError(f"--camera: no camera named {camera_name!r} in the catalog")
         parent_model = register_model(session, parent, actor)

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import Camera, Defect, Recording
+from gapfill.catalog.queries.cameras import camera_by_name
+from gapfill.catalog.queries.defects import defect_times
+from gapfill.catalog.queries.recordings import training_recordings
 from gapfill.errors import UserError
 from gapfill.media.frames import read_frames
 from gapfill.model.clips import resize_frames
@@ -206,24 +207,10 @@ def _query(
     """The camera's scanned, readable recordings overlapping the window (oldest first), and its
     defects (id, start, end in POSIX seconds) near it. A short session: decoding comes after."""
     with catalog.session() as session:
-        cam = session.scalar(select(Camera).where(Camera.name == camera))
+        cam = camera_by_name(session, camera)
         if cam is None:
             raise UserError(f"--camera: no camera named {camera!r} in the catalog")
-        query = select(Recording).where(
-            Recording.camera_id == cam.id,
-            Recording.status.in_(("ok", "damaged")),
-            Recording.scanned_at.is_not(None),
-        )
-        defects = select(Defect.id, Defect.start_time, Defect.end_time).where(
-            Defect.camera_id == cam.id
-        )
         guard = dt.timedelta(seconds=GUARD_SECONDS)
-        if since is not None:
-            query = query.where(Recording.end_time > since)
-            defects = defects.where(Defect.end_time > since - guard)
-        if until is not None:
-            query = query.where(Recording.start_time < until)
-            defects = defects.where(Defect.start_time < until + guard)
         rows = [
             _Row(
                 r.id,
@@ -236,9 +223,15 @@ def _query(
                 r.height or cam.height,
                 r.width or cam.width,
             )
-            for r in session.scalars(query.order_by(Recording.start_time, Recording.id))
+            for r in training_recordings(session, cam.id, since, until)
         ]
-        found = [(i, s.timestamp(), e.timestamp()) for i, s, e in session.execute(defects)]
+        near = defect_times(
+            session,
+            cam.id,
+            since - guard if since is not None else None,
+            until + guard if until is not None else None,
+        )
+        found = [(i, s.timestamp(), e.timestamp()) for i, s, e in near]
     return rows, found
 
 

@@ -2,10 +2,10 @@
 and repair timing, and the models that made them. Plain rows only; gapfill.report.figures adds
 them up, so the arithmetic can be tested without a database.
 
-Like every other reader of the catalog (gapfill.provenance.audit, gapfill.jobs.queue), the queries
-are SQLAlchemy expressions over gapfill.catalog.models: no SQL text, and the same code runs on
-SQLite and PostgreSQL. Durations are computed in Python from the rows' timestamps, because the two
-databases subtract times differently (see gapfill.jobs.metrics._span_seconds).
+Like every other query of the catalog, these are SQLAlchemy expressions over
+gapfill.catalog.models: no SQL text, and the same code runs on SQLite and PostgreSQL. Durations
+are computed in Python from the rows' timestamps, because the two databases subtract times
+differently (see gapfill.catalog.queries.clips.synthetic_seconds).
 
 Time window: every figure is about *footage time* (when the camera recorded), like `gapfill audit`
 and `gapfill repair --since`: a defect, span or clip is included when its footage overlaps
@@ -25,12 +25,15 @@ from gapfill.catalog.models import (
     Camera,
     Defect,
     Model,
-    ProvenanceEvent,
     RepairJob,
     SyntheticClip,
     SyntheticSpan,
 )
-from gapfill.errors import UserError
+from gapfill.catalog.queries.cameras import option_camera_id
+from gapfill.catalog.queries.provenance import subject_events
+
+# The names of the review events' action and subject, which gapfill.provenance writes; a module
+# of constants only, so the catalog imports nothing of provenance's behaviour.
 from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
 
@@ -105,8 +108,7 @@ def check_camera(session: Session, window: Window) -> None:
     """Refuse an unknown --camera in one line rather than print an empty report for a typo."""
     if window.camera is None:
         return
-    if session.scalar(select(Camera.id).where(Camera.name == window.camera)) is None:
-        raise UserError(f"--camera: no camera named {window.camera!r} in the catalog")
+    option_camera_id(session, window.camera)
 
 
 def camera_names(session: Session, window: Window) -> list[str]:
@@ -209,16 +211,8 @@ def _first_decisions(session: Session, provenance_ids: set[str]) -> dict[str, dt
     """provenance id -> time of the first approve/reject in the chain. The clip row keeps only
     the latest decision; turnaround is about the first one."""
     first: dict[str, dt.datetime] = {}
-    events = session.execute(
-        select(ProvenanceEvent.subject_id, ProvenanceEvent.created_at, ProvenanceEvent.payload)
-        .where(
-            ProvenanceEvent.action == REVIEW_ACTION,
-            ProvenanceEvent.subject_type == CLIP_SUBJECT,
-            ProvenanceEvent.subject_id.in_(provenance_ids),
-        )
-        .order_by(ProvenanceEvent.seq)
-    )
-    for subject_id, created_at, payload in events:
+    events = subject_events(session, REVIEW_ACTION, CLIP_SUBJECT, provenance_ids)
+    for _seq, subject_id, created_at, payload in events:
         try:
             decision = json.loads(payload).get("decision")
         except (json.JSONDecodeError, AttributeError):

@@ -14,10 +14,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.models import Camera, Model
+from gapfill.catalog.queries.checkpoints import model_by_name, model_by_sha256
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.model.checkpoint import checkpoint_sha256
@@ -58,12 +58,12 @@ def register_model(
     folder = Path(folder).resolve()
     digest = checkpoint_sha256(folder)
     lock_chain(session)  # two workers registering the same new model must not both insert it
-    existing = session.scalar(select(Model).where(Model.sha256 == digest))
+    existing = model_by_sha256(session, digest)
     if existing is not None:
         return existing
     if name is None:
         name = DEFAULT_MODEL_NAME if folder == default_checkpoint_dir().resolve() else folder.name
-    if session.scalar(select(Model).where(Model.name == name)) is not None:
+    if model_by_name(session, name) is not None:
         name = f"{name}-{digest[:8]}"
     config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
     model = Model(

@@ -17,12 +17,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 
 from gapfill.api.auth import catalog_of, require
 from gapfill.api.schemas import MAX_INT, errors
 from gapfill.api.tokens import Principal
-from gapfill.catalog.models import SyntheticClip
+from gapfill.catalog.queries.clips import clip_path
 from gapfill.config import Settings
 
 # Frames are decoded in runs so that stepping through a clip costs one decode per run.
@@ -149,7 +148,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 def clip_file(request: Request, clip_id: int) -> Path:
     """The checked path of clip `clip_id` (404 if there is no such clip)."""
     with catalog_of(request).session() as session:
-        stored = session.scalar(select(SyntheticClip.path).where(SyntheticClip.id == clip_id))
+        stored = clip_path(session, clip_id)
     if stored is None:
         raise HTTPException(404, f"no synthetic clip {clip_id}")
     return safe_path(request.app.state.settings, stored)
