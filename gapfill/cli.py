@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from exporters import commands as export_commands
-from gapfill import demo, logs
+from gapfill import demo, doctor, logs
 from gapfill.api import commands as api_commands
 from gapfill.catalog.db import open_catalog, upgrade
 from gapfill.catalog.models import RECORDING_STATUSES
@@ -247,6 +247,7 @@ app.add_typer(export_commands.export_app, name="export")
 app.command("repair")(repair_commands.repair)
 app.command("demo")(demo.demo)
 app.command("report")(report_commands.report)
+app.command("doctor")(doctor.doctor)
 
 
 def _refuse_undecodable(args: list[str]) -> None:
@@ -272,7 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         _refuse_undecodable(args)
         result = app(args=args, prog_name="gapfill", standalone_mode=False)
     except UserError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        # A refused start (preflight) names every problem at once: one line each.
+        for line in getattr(exc, "lines", None) or [str(exc)]:
+            err.print(f"error: {line}", highlight=False, markup=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     output_dir: Path | None = Field(
         None, description="Where synthetic clips are written. Default: <data_dir>/synthetic."
     )
+    min_free_disk_mb: int = Field(
+        1024,
+        ge=0,
+        le=2**40,
+        description="daemon, worker and repair refuse to start with less free disk than this "
+        "under output_dir (gapfill doctor shows it).",
+    )
     model_path: Path | None = Field(
         None, description="MALT checkpoint directory. Default: the one shipped in the package."
     )

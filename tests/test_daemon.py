@@ -448,6 +448,7 @@ def test_workers_stop_when_their_daemon_is_killed(
     }.items():
         monkeypatch.setenv(name, value)
     invoke("init")
+    invoke("keys", "init")  # workers are refused a start without keys (gapfill/preflight.py)
     log = tmp_path / "daemon.log"
     daemon = start_daemon(processes, log, "--workers", "2", "--poll-seconds", "0.2")
 

@@ -25,11 +25,20 @@ def test_the_default_stays_on_loopback() -> None:
 
 
 @pytest.fixture
-def site_env(catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def site_env(
+    catalog: Catalog,
+    tmp_path: Path,
+    tiny_checkpoint: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
     monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
     monkeypatch.setenv("GAPFILL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GAPFILL_RECORDINGS_DIRS", json.dumps([str(tmp_path / "rec")]))
     monkeypatch.setenv("GAPFILL_METRICS_PORT", str(free_port()))
+    # A worker checks its keys and model before it listens (gapfill/preflight.py).
+    monkeypatch.setenv("GAPFILL_MODEL_PATH", str(tiny_checkpoint))
+    cli(capsys, "keys", "init")
     return tmp_path
 
 

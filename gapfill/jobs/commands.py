@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gapfill import preflight
 from gapfill.api.schemas import MAX_INT
 from gapfill.config import load_settings
 from gapfill.console import emit, emit_object
@@ -231,8 +232,12 @@ def daemon(
     settings = load_settings()
     if not settings.recordings_dirs:
         raise UserError("recordings_dirs is empty: set GAPFILL_RECORDINGS_DIRS or gapfill.toml")
+    workers = settings.workers if workers is None else workers
+    # Before the scheduler can queue a job: a daemon without keys or model would otherwise queue
+    # repairs that all die. With --workers 0 it only schedules; the workers check for themselves.
+    preflight.require(settings, preflight.CHECK_NAMES if workers else ("catalog",))
     options = DaemonOptions(
-        workers=settings.workers if workers is None else workers,
+        workers=workers,
         repair_now=repair_now,
         settle_seconds=settle_seconds,
         abandon_seconds=abandon_seconds,
@@ -268,6 +273,7 @@ def worker(
     from gapfill.jobs.worker import Worker, WorkerOptions, install_signal_handlers
 
     settings = load_settings()
+    preflight.require(settings)  # before any claim: a job must not die of the set-up
     with open_catalog(settings) as catalog:
         registry = DaemonMetrics(catalog)
         options = WorkerOptions(

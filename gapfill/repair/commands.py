@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from gapfill import preflight
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.catalog.models import Defect
 from gapfill.catalog.queries.cameras import option_camera_id
@@ -83,6 +84,8 @@ def repair(
     becomes unrepairable with the reason. Originals are never modified.
     """
     settings = load_settings()
+    # A dry run writes nothing: it needs no keys and no output folder.
+    preflight.require(settings, ("catalog", "model") if dry_run else preflight.CHECK_NAMES)
     with open_catalog(settings) as catalog:
         ids = select_defects(catalog, camera, defect, since)
         results = repair_all(catalog, settings, ids, dry_run, show=not json_output)
