@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,7 @@ from gapfill.catalog.db import open_catalog, upgrade
 from gapfill.catalog.models import RECORDING_STATUSES
 from gapfill.catalog.queries.cameras import camera_recording_stats, option_camera_id
 from gapfill.catalog.queries.recordings import RecordingFilter, newest_recordings
-from gapfill.config import load_settings
+from gapfill.config import Settings, load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
 from gapfill.detect import commands as detect_commands
 from gapfill.errors import UserError
@@ -103,28 +103,76 @@ def ingest(
         str | None, typer.Option(help="Camera name for every file (default: from the layout).")
     ] = None,
     layout: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="frigate: <root>/<YYYY-MM-DD>/<HH>/<camera>/<MM>.<SS>.mp4; "
-            "flat: <root>/<camera>/<file with a time in its name>."
+            "flat: <root>/<camera>/<file with a time in its name>; "
+            "frigate-db: Frigate's folders as its database lists them "
+            "(default: settings.recordings_layout)."
         ),
-    ] = "frigate",
+    ] = None,
+    frigate_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--frigate-db",
+            help="Frigate's frigate.db (read-only): catalogue the segments its recordings table "
+            "lists, with Frigate's ids, and the gaps between them (implies --layout frigate-db).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue every recording under PATH (probe, sha256). Running it again adds nothing."""
     from gapfill.ingest import check_camera_name, recordings_root
     from gapfill.ingest import ingest as run_ingest
 
-    if layout not in ("frigate", "flat"):
-        raise UserError(f"--layout: {layout!r} is not one of frigate, flat")
+    settings = load_settings()
+    if frigate_db is not None and layout not in (None, "frigate-db"):
+        raise UserError(f"--frigate-db: not with --layout {layout} (Frigate's is frigate-db)")
+    layout = "frigate-db" if frigate_db is not None else (layout or settings.recordings_layout)
+    if layout not in ("frigate", "flat", "frigate-db"):
+        raise UserError(f"--layout: {layout!r} is not one of frigate, flat, frigate-db")
     root = recordings_root(path)
+    if layout == "frigate-db":
+        frigate_db = frigate_db or settings.frigate_db
+        if frigate_db is None:
+            raise UserError("--layout frigate-db: name Frigate's database with --frigate-db FILE")
+        if camera is not None:
+            raise UserError("--camera: not with Frigate's database, whose rows name the camera")
+        _ingest_frigate(settings, root, frigate_db, as_json)
+        return
     if camera is not None:
         check_camera_name(camera)
     with (
-        open_catalog(load_settings()) as catalog,
+        open_catalog(settings) as catalog,
         progress("ingest", total=None, enabled=not as_json) as bar,
     ):
         report = run_ingest(catalog, root, layout, camera, progress=lambda _p: bar.advance())  # type: ignore[arg-type]
+    _report_ingest(report, {}, as_json)
+
+
+def _ingest_frigate(settings: Settings, root: Path, database: Path, as_json: bool) -> None:
+    from gapfill.catalog.frigate_db import read_recordings
+    from gapfill.frigate_ingest import ingest_frigate
+
+    rows = read_recordings(database)  # a bad database is refused before the progress bar shows
+    with (
+        open_catalog(settings) as catalog,
+        progress("ingest", total=None, enabled=not as_json) as bar,
+    ):
+        report = ingest_frigate(
+            catalog, root, rows, settings.detect, progress=lambda _p: bar.advance()
+        )
+    for file, frigate_id in report.files_missing:
+        warn(file, f"gone: Frigate lists it (row {frigate_id}); its time is a gap")
+    for file in report.added_without_row:
+        warn(file, "catalogued, but Frigate's database has no row for it")
+    extra: dict[str, object] = dict(report.summary())
+    if as_json:
+        extra["gap_list"] = report.gaps
+    _report_ingest(report.ingest, extra, as_json)
+
+
+def _report_ingest(report: Any, extra: dict[str, object], as_json: bool) -> None:
     for severity, file, reason in report.problems():
         warn(file, f"{severity}: {reason}")
     summary = {
@@ -133,6 +181,7 @@ def ingest(
         "unreadable": len(report.unreadable),
         "skipped": len(report.skipped),
         "changed_originals": len(report.changed_originals),
+        **extra,
         "problems": [{"severity": s, "path": p, "reason": r} for s, p, r in report.problems()],
     }
     emit_object(

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -92,7 +92,16 @@ class Settings(BaseSettings):
     recordings_dirs: list[Path] = Field(
         default_factory=list, description="Roots the daemon watches for new segments."
     )
-    recordings_layout: Literal["frigate", "flat"] = "frigate"
+    recordings_layout: Literal["frigate", "flat", "frigate-db"] = Field(
+        "frigate",
+        description="frigate: Frigate's folders; flat: <camera>/<file>; frigate-db: Frigate's "
+        "folders as listed by its database (frigate_db).",
+    )
+    frigate_db: Path | None = Field(
+        None,
+        description="Frigate's SQLite database (frigate.db), read read-only; with "
+        "recordings_layout frigate-db, its `recordings` rows are the source.",
+    )
     output_dir: Path | None = Field(
         None, description="Where synthetic clips are written. Default: <data_dir>/synthetic."
     )
@@ -151,7 +160,7 @@ class Settings(BaseSettings):
     log_json: bool = True
     detect: DetectionSettings = Field(default_factory=DetectionSettings)
 
-    @field_validator("data_dir", "output_dir", "keys_dir", "model_path", mode="after")
+    @field_validator("data_dir", "output_dir", "keys_dir", "model_path", "frigate_db", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
@@ -181,6 +190,12 @@ class Settings(BaseSettings):
         if value is not None and value.exists() and not value.is_dir():
             raise ValueError(f"{value} exists and is not a directory")
         return value
+
+    @model_validator(mode="after")
+    def _frigate_db_named(self) -> Settings:
+        if self.recordings_layout == "frigate-db" and self.frigate_db is None:
+            raise ValueError("recordings_layout frigate-db needs frigate_db (Frigate's frigate.db)")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -253,6 +268,8 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         problem = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        if not where:  # a rule over several settings names them itself
+            raise UserError(f"configuration: {problem.removeprefix('Value error, ')}") from None
         raise UserError(f"configuration: {where}: {problem}") from None
     except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         toml_file = os.environ.get("GAPFILL_CONFIG_FILE", "gapfill.toml")

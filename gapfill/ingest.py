@@ -347,3 +347,25 @@ def _camera(session: Session, name: str, path: Path, facts: Probe) -> Camera:
         camera.width, camera.height = facts.width, facts.height
     session.flush()
     return camera
+
+
+def ingest_file(
+    catalog: Catalog,
+    path: Path,
+    camera: str,
+    start: dt.datetime,
+    report: IngestReport,
+    actor: str | None = None,
+) -> None:
+    """Catalogue one file whose camera and start time another catalog states (Frigate's
+    database, gapfill/frigate_ingest.py), as `ingest` catalogues a file it walked to."""
+    placement = _Placement(camera, start)
+    actor = actor or f"system:{socket.gethostname()}"
+    for attempt in (1, 2, 3):  # races with another ingest, as in `ingest`
+        try:
+            with catalog.session() as session:
+                _ingest_file(session, path, placement, report, actor)
+            return
+        except IntegrityError:
+            if attempt == 3:
+                raise

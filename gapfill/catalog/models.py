@@ -163,6 +163,11 @@ class Recording(Base):
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # NULL until the detectors have run; scan picks recordings where this is NULL.
     scanned_at: Mapped[dt.datetime | None]
+    # From Frigate's `recordings` table when it was the source (ingest --frigate-db): its row id,
+    # and the motion and tracked-object counts it measured. NULL for a file found by the walk.
+    frigate_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    frigate_motion: Mapped[int | None] = mapped_column(Integer)
+    frigate_objects: Mapped[int | None] = mapped_column(Integer)
 
     camera: Mapped[Camera] = relationship(back_populates="recordings")
 

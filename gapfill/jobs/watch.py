@@ -205,6 +205,32 @@ def queue_open_defects(catalog: Catalog, tries: int = 3) -> int:
     return 0
 
 
+def ingest_from_frigate(
+    catalog: Catalog, root: Path, settings: Settings, report: WatchReport
+) -> None:
+    """Ingest what Frigate's database lists under `root` (and what it does not), with the gaps
+    between its rows (gapfill/frigate_ingest.py). Frigate inserts a row once the segment is
+    complete in its place, so a listed file needs no stability wait. A database that cannot be
+    read is logged and retried next tick: the daemon keeps running."""
+    from gapfill.catalog.frigate_db import read_recordings
+    from gapfill.errors import UserError
+    from gapfill.frigate_ingest import ingest_frigate
+
+    assert settings.frigate_db is not None  # the settings refuse frigate-db without it
+    try:
+        rows = read_recordings(settings.frigate_db)
+        done = ingest_frigate(catalog, root, rows, settings.detect)
+    except UserError as exc:
+        log.warning("frigate source unusable", extra={"problem": str(exc)})
+        report.problems += 1
+        return
+    report.ingested += len(done.ingest.added)
+    report.problems += len(done.ingest.skipped)
+    if rows:  # Frigate's newest segment end stands for the newest file on disk (scan lag)
+        newest = max(row.end for row in rows).timestamp()
+        report.newest_on_disk_ns = max(report.newest_on_disk_ns or 0, int(newest * 1e9))
+
+
 def newest_scanned_mtime_ns(catalog: Catalog) -> int | None:
     with catalog.session() as session:
         return recordings_q.newest_scanned_mtime_ns(session)
@@ -223,7 +249,10 @@ def watch_once(
 
     report = WatchReport()
     for root in settings.recordings_dirs:
-        ingest_settled(catalog, root, settings.recordings_layout, tracker, report, stop)
+        if settings.recordings_layout == "frigate-db":
+            ingest_from_frigate(catalog, root, settings, report)
+        else:
+            ingest_settled(catalog, root, settings.recordings_layout, tracker, report, stop)
     if stop is not None and stop.is_set():
         return report
     try:
