@@ -154,6 +154,15 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr(""), description="Signs browser sessions; generated into data_dir if empty."
     )
+    mqtt_url: str | None = Field(
+        None,
+        description="The plant's MQTT broker, mqtt://[user:pass@]host[:port] (mqtts:// for TLS): "
+        "the daemon publishes defect, repair and review events (docs/mqtt.md). Unset: none.",
+    )
+    mqtt_prefix: str = Field("gapfill", min_length=1, description="First level of every topic.")
+    mqtt_queue_size: int = Field(
+        1000, ge=1, le=1_000_000, description="Events kept while the broker is away; then dropped."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
@@ -189,6 +198,18 @@ class Settings(BaseSettings):
         # otherwise surface later as an OSError deep inside whichever command got there first.
         if value is not None and value.exists() and not value.is_dir():
             raise ValueError(f"{value} exists and is not a directory")
+        return value
+
+    @field_validator("mqtt_url", mode="after")
+    @classmethod
+    def _an_mqtt_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+                # Not echoed: the text may hold a password.
+                raise ValueError("not an MQTT URL (mqtt://host:1883 or mqtts://host:8883)")
         return value
 
     @model_validator(mode="after")
@@ -227,6 +248,8 @@ class Settings(BaseSettings):
         """The configuration as plain data with secrets (passwords in URLs, keys) hidden."""
         data = self.model_dump(mode="json")
         data["secret_key"] = "**********" if self.secret_key.get_secret_value() else ""
+        if self.mqtt_url:
+            data["mqtt_url"] = _hide_url_password(self.mqtt_url)
         data["effective_database_url"] = _hide_password(self.effective_database_url)
         if data.get("database_url"):
             data["database_url"] = _hide_password(data["database_url"])
@@ -248,6 +271,16 @@ class _KnownKeysTomlSource(TomlConfigSettingsSource):
             raise ValueError(
                 f"unknown setting(s) {', '.join(unknown)}; `gapfill config show` lists them all"
             )
+
+
+def _hide_url_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _hide_password(url: str) -> str:

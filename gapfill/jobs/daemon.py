@@ -83,6 +83,8 @@ class Daemon:
         self.slots = [_Slot(i) for i in range(options.workers)]
         self.scheduler: Any = None
         self.server: Any = None
+        self.mqtt: Any = None  # MqttPublisher, with mqtt_url
+        self.relay: Any = None  # EventRelay
 
     # --- running --------------------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Daemon:
                     f"metrics {self.options.metrics_host}:{self.settings.metrics_port}: "
                     f"cannot listen: {exc.strerror}"
                 ) from None
+        self._start_mqtt()
         self.scheduler = self._start_scheduler()
         threading.Thread(target=self._drain_events, name="worker-events", daemon=True).start()
         log.warning(  # warning: the default log level shows a daemon starting
@@ -117,6 +120,29 @@ class Daemon:
         finally:
             self._shutdown()
         return 0
+
+    def _start_mqtt(self) -> None:
+        """Events to the plant's broker, when mqtt_url is set (docs/mqtt.md). The connection is
+        made in the background: a broker that is down does not hold the daemon up."""
+        if not self.settings.mqtt_url:
+            return
+        from gapfill.jobs.metrics import MqttCollector
+        from gapfill.mqtt.publisher import MqttPublisher
+        from gapfill.mqtt.relay import EventRelay
+
+        self.mqtt = MqttPublisher(
+            self.settings.mqtt_url, self.settings.mqtt_prefix, self.settings.mqtt_queue_size
+        )
+        self.metrics.registry.register(MqttCollector(self.mqtt))
+        self.mqtt.start()
+        self.relay = EventRelay(self.catalog, self.mqtt)
+        self.relay.start()
+
+    def _stop_mqtt(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("signal %s received: stopping", signal.Signals(signum).name)
@@ -280,6 +306,7 @@ class Daemon:
                 slot.process.join(5)
         while self.context.running and time.monotonic() < deadline:
             time.sleep(0.1)
+        self._stop_mqtt()  # after the workers: what they finished is told, then "offline"
         if self.server is not None:
             self.server.shutdown()
         busy = self.context.running

@@ -78,6 +78,29 @@ class CatalogCollector(Collector):
         yield seconds
 
 
+class MqttCollector(Collector):
+    """The MQTT publisher's counts (gapfill/mqtt/publisher.py), read when Prometheus scrapes."""
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Any]:
+        dropped = CounterMetricFamily(
+            "gapfill_mqtt_dropped_events",
+            "Events dropped because the MQTT queue was full (broker away too long).",
+        )
+        dropped.add_metric([], self.publisher.dropped)
+        yield dropped
+        sent = CounterMetricFamily(
+            "gapfill_mqtt_published_events", "Events handed to the MQTT client (QoS 1)."
+        )
+        sent.add_metric([], self.publisher.published)
+        yield sent
+        up = GaugeMetricFamily("gapfill_mqtt_connected", "1 while connected to the broker.")
+        up.add_metric([], 1 if self.publisher.connected else 0)
+        yield up
+
+
 class DaemonMetrics:
     """The metrics registry of one daemon (or one stand-alone worker)."""
 
