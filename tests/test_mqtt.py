@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -268,3 +269,60 @@ def test_bad_mqtt_urls_are_refused_when_the_settings_load(
 
     shown = json.loads(succeeds(capsys, "config", "show", "--json"))
     assert shown["mqtt_url"] == "mqtt://user:***@broker:1883"
+
+
+def test_the_daemon_publishes_what_it_finds_and_repairs(
+    broker: MosquittoBroker,
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """`gapfill daemon` end to end with mqtt_url: its watch finds a black span in a recording,
+    its worker repairs it, and a subscriber receives online, the defect, the repair (both valid
+    by docs/mqtt.md) and, after SIGTERM, offline."""
+    from live_site import log_tail, start_daemon
+    from test_detect_clips import write_clip
+    from test_detect_scan import START, segment_path
+    from test_repair import invoke
+
+    root = tmp_path / "recordings"
+    for j, faults in enumerate([None, Faults(black=[(20, 30)]), None]):
+        write_clip(segment_path(root, "press-01", START + dt.timedelta(seconds=6 * j)), 60, faults)
+    for name, value in {
+        "GAPFILL_MODEL_PATH": str(tiny_checkpoint),
+        "GAPFILL_RECORDINGS_DIRS": json.dumps([str(root)]),
+        "GAPFILL_SCAN_INTERVAL_SECONDS": "1",
+        "GAPFILL_METRICS_PORT": "0",
+        "GAPFILL_MQTT_URL": broker.url,
+        "GAPFILL_MQTT_PREFIX": PREFIX,
+        "GAPFILL_LOG_LEVEL": "INFO",
+    }.items():
+        monkeypatch.setenv(name, value)
+    invoke("init")
+    invoke("keys", "init")
+    schemas = documented_schemas()
+    subscriber = Subscriber(broker.port)
+    log = tmp_path / "daemon.log"
+    options = ["--workers", "1", "--repair-now", "--settle-seconds", "0", "--poll-seconds", "0.2"]
+    daemon = start_daemon(processes, log, *options)
+
+    def arrived(kind: str) -> Callable[[], bool]:
+        def check() -> bool:
+            assert daemon.poll() is None, log_tail(log)
+            return bool(subscriber.events(kind))
+
+        return check
+
+    wait_until(arrived("defect"), 120, "the defect event", lambda: log_tail(log))
+    wait_until(arrived("repair"), 180, "the repair event", lambda: log_tail(log))
+    [defect], [repair] = subscriber.events("defect"), subscriber.events("repair")
+    jsonschema.validate(defect, schemas["defect"])
+    jsonschema.validate(repair, schemas["repair"])
+    assert (defect["camera"], defect["kind"]) == ("press-01", "black")
+    assert repair["outcome"] == "repaired" and repair["defect_id"] == defect["defect_id"]
+    assert subscriber.availability()[0] == "online"
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(90) == 0, log_tail(log)
+    wait_until(lambda: subscriber.availability()[-1:] == ["offline"], 10, "offline")
+    subscriber.close()
