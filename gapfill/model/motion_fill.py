@@ -54,7 +54,7 @@ FG_THRESHOLD, FG_BLUR_SIGMA = 25.0, 1.0
 # Components smaller than this (analysis px) are noise, a lamp or a leaf, not an object to track.
 MIN_OBJECT_AREA = 30
 # Velocities are measured over this many frames at each end (the findings: ~4 real frames).
-VELOCITY_LAG = 4
+VELOCITY_LAG = 2
 # Fastest motion searched for, analysis px per frame: a person crossing a 640-px simulated camera
 # in 3 s moves ~21 px/frame at 10 fps, 16 at the analysis size.
 MAX_SPEED = 16.0
@@ -72,7 +72,7 @@ COLOUR_SCALE = 40.0  # mean-RGB distance (grey levels) that costs as much as one
 # frames of 64) and bigger than MIN_LAYER_FRACTION of the picture is a candidate layer. It is
 # accepted when one translation of at least MIN_LAYER_SPEED px/frame leaves at most
 # MAX_LAYER_RESIDUAL of the unmoved frame-to-frame difference (a turning wheel does not).
-ACTIVE_THRESHOLD, ACTIVE_FRACTION = 8.0, 0.3
+ACTIVE_THRESHOLD, ACTIVE_FRACTION = 8.0, 0.2
 MIN_LAYER_FRACTION, MIN_LAYER_SPEED, MAX_LAYER_RESIDUAL = 0.01, 0.3, 0.5
 # Speed is refined over these baselines (frames) before the final one across the hole; each step
 # searches only within the previous step's uncertainty, SPEED_ACCURACY px over its baseline, so a
@@ -82,6 +82,8 @@ SPEED_LAGS, SPEED_ACCURACY = (1, 4, 16, 31), 0.5
 # Something that rides a layer (a box on the belt) is part of it when its own velocity is within
 # this many px/frame of the layer's.
 RIDE_TOLERANCE = 1.0
+# An unpaired object fades out over the hole, or over this many frames when that is shorter.
+FADE_FRAMES = 8
 # Masks are dilated by MASK_GROW and feathered with a Gaussian of MASK_FEATHER (analysis px) so
 # pasted sprites carry their soft edges and shadows instead of a hard cut-out outline.
 MASK_GROW, MASK_FEATHER = 2, 1.0
@@ -282,11 +284,19 @@ def _layer_velocity(
     return velocity, across
 
 
-def _steady_layers(before_l: np.ndarray, after_l: np.ndarray, n_missing: int) -> list[Layer]:
-    """Regions in steady motion through all the context (analysis-size luma sequences)."""
+def _steady_layers(
+    before_l: np.ndarray, after_l: np.ndarray, n_missing: int
+) -> tuple[list[Layer], np.ndarray]:
+    """Regions in steady motion through all the context (analysis-size luma sequences).
+
+    Returns the layers and the `unsteady` zone: regions as busy as a layer that no translation
+    explains (a turning wheel). Objects found there would be spokes flying off on nonsense
+    velocities; the zone is left to the background's crossfade instead.
+    """
+    unsteady = np.zeros(before_l.shape[1:] if len(before_l) else after_l.shape[1:], bool)
     sides = [seq for seq in (before_l, after_l) if len(seq) >= 3]
     if not sides:
-        return []
+        return [], unsteady
     active = np.zeros(sides[0].shape[1:], np.float32)
     pairs = 0
     for seq in sides:
@@ -305,14 +315,16 @@ def _steady_layers(before_l: np.ndarray, after_l: np.ndarray, n_missing: int) ->
     )
     for i in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[i])
-        if area < min_area:
+        if area < MIN_OBJECT_AREA:
             continue
         box = (x, y, x + w, y + h)
-        result = _layer_velocity(sides, box, n_missing, *ends)
+        result = None if area < min_area else _layer_velocity(sides, box, n_missing, *ends)
         if result is None:
+            unsteady |= labels == i
             continue
         layers.append(Layer(labels == i, box, result[0]))
-    return layers
+    unsteady = cv2.dilate(unsteady.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return layers, unsteady
 
 
 # --- rendering helpers (full size) -------------------------------------------------------------
@@ -322,10 +334,20 @@ class Sprite:
 
     origin: np.ndarray  # (2,) x, y of the crop's top-left corner in the frame, px
     rgba: np.ndarray  # (h, w, 4) float32: colour premultiplied by alpha, then alpha
+    # (h, w) float32: where the crop says anything about its layer (1) and where something else
+    # covered it in the end frame (0: a person walking in front of the belt); None: everywhere.
+    valid: np.ndarray | None = None
 
 
-def _sprite(frame: np.ndarray, mask_small: np.ndarray, box: Box, scale: float) -> Sprite:
-    """The full-size crop of `frame` under the analysis-size `mask_small` (box: its place)."""
+def _sprite(
+    frame: np.ndarray,
+    mask_small: np.ndarray,
+    box: Box,
+    scale: float,
+    hidden_small: np.ndarray | None = None,
+) -> Sprite:
+    """The full-size crop of `frame` under the analysis-size `mask_small` (box: its place in the
+    analysis frame); `hidden_small` (same shape as the mask) marks where the crop is not valid."""
     height, width = frame.shape[:2]
     pad = MASK_GROW + 3 * MASK_FEATHER + 2
     x0, y0, x1, y1 = box
@@ -340,42 +362,64 @@ def _sprite(frame: np.ndarray, mask_small: np.ndarray, box: Box, scale: float) -
     # Back to full size: the crop's corners in full-size pixels.
     fx0, fy0 = math.floor(px0 / scale), math.floor(py0 / scale)
     fx1, fy1 = min(width, math.ceil(px1 / scale)), min(height, math.ceil(py1 / scale))
-    alpha = cv2.resize(alpha, (fx1 - fx0, fy1 - fy0), interpolation=cv2.INTER_LINEAR)
+    size = (fx1 - fx0, fy1 - fy0)
+    alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+    valid = None
+    if hidden_small is not None and hidden_small.any():
+        hidden = np.zeros((py1 - py0, px1 - px0), np.float32)
+        hidden[y0 - py0 : y0 - py0 + small_h, x0 - px0 : x0 - px0 + small_w] = hidden_small
+        hidden = cv2.dilate(hidden, np.ones((2 * MASK_GROW + 1,) * 2, np.uint8))
+        hidden = cv2.GaussianBlur(hidden, (0, 0), MASK_FEATHER)
+        valid = 1.0 - cv2.resize(hidden, size, interpolation=cv2.INTER_LINEAR)
+        alpha = alpha * valid
     crop = frame[fy0:fy1, fx0:fx1].astype(np.float32)
     rgba = np.concatenate([crop * alpha[..., None], alpha[..., None]], axis=2)
-    return Sprite(np.array([fx0, fy0], np.float64), rgba)
+    return Sprite(np.array([fx0, fy0], np.float64), rgba, valid)
 
 
 def _paste(
-    sprite: Sprite, shift: np.ndarray, weight: float, colour: np.ndarray, alpha: np.ndarray
-) -> tuple[slice, slice] | None:
-    """Add weight·sprite moved by `shift` (full px) to the accumulators colour and alpha.
-
-    Returns the destination window (rows, cols) the sprite covered, None when off the picture.
-    """
+    sprite: Sprite,
+    shift: np.ndarray,
+    weight: float,
+    colour: np.ndarray,
+    alpha: np.ndarray,
+    reach: np.ndarray | None = None,
+) -> None:
+    """Add weight·sprite moved by `shift` (full px) to the accumulators colour and alpha, and
+    weight·validity to `reach` when given (where the sprite has something to say)."""
     if weight <= 0:
-        return None
+        return
     height, width = alpha.shape
     target = sprite.origin + shift
     whole = np.floor(target).astype(int)
     frac = target - whole
-    rgba = sprite.rgba
+    rgba, valid = sprite.rgba, sprite.valid
     if frac.any():
         # Sub-pixel part of the move; the crop's border is transparent, so zeros flow in.
         matrix = np.array([[1, 0, frac[0]], [0, 1, frac[1]]], np.float32)
         rgba = cv2.warpAffine(
             rgba, matrix, rgba.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
+        if valid is not None and reach is not None:
+            valid = cv2.warpAffine(
+                valid,
+                matrix,
+                valid.shape[::-1],
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
     h, w = rgba.shape[:2]
     x0, y0 = whole
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
     if cx1 <= cx0 or cy1 <= cy0:
-        return None
-    part = rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        return
+    inside = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    part = rgba[inside]
     rows, cols = slice(cy0, cy1), slice(cx0, cx1)
     colour[rows, cols] += weight * part[..., :3]
     alpha[rows, cols] += weight * part[..., 3]
-    return rows, cols
+    if reach is not None:
+        reach[rows, cols] += weight if valid is None else weight * valid[inside]
 
 
 def _hermite(p0: np.ndarray, v0: np.ndarray, p1: np.ndarray, v1: np.ndarray, span: float, t: float):
@@ -387,6 +431,64 @@ def _hermite(p0: np.ndarray, v0: np.ndarray, p1: np.ndarray, v1: np.ndarray, spa
         + (-2 * t3 + 3 * t2) * p1
         + (t3 - t2) * span * v1
     )
+
+
+def _end_objects(
+    frames: np.ndarray, forward: bool, plate: np.ndarray, layers: list[Layer], unsteady: np.ndarray
+) -> tuple[list[Blob], list[tuple[np.ndarray, np.ndarray] | None]]:
+    """The objects of one end frame (before[-1] when forward, else after[0]) with their velocities,
+    and for each layer its (mask, hidden) there: what moves with the layer (its core and what
+    rides on it, like a box on a belt) and what covers it (a person walking in front of it).
+
+    frames: the analysis-size context of that side, in time order (may be empty).
+    """
+    if not len(frames):
+        return [], [None] * len(layers)
+    end = frames[-1] if forward else frames[0]
+    lag = min(VELOCITY_LAG, len(frames) - 1)
+    mask = _foreground(end, plate) & ~unsteady
+    covered = []
+    for layer in layers:
+        mask &= ~layer.core
+        if lag == 0:
+            covered.append(np.zeros_like(mask))
+            continue
+        # Inside a layer the plate is a blur of everything that passed; what the layer's own
+        # motion does not predict from the neighbouring frame is something in front of it.
+        step = layer.velocity if forward else -layer.velocity
+        neighbour = frames[-2] if forward else frames[1]
+        matrix = np.array([[1, 0, step[0]], [0, 1, step[1]]], np.float32)
+        predicted = cv2.warpAffine(
+            neighbour, matrix, neighbour.shape[1::-1], borderMode=cv2.BORDER_REPLICATE
+        )
+        covered.append(_foreground(end, predicted) & layer.core)
+        mask |= covered[-1]
+    blobs = _blobs(end, mask)
+    luma = _luma(frames[[-1, -1 - lag]] if forward else frames[[0, lag]])
+    for blob in blobs:
+        if lag == 0:
+            blob.velocity = np.zeros(2)
+        else:
+            _blob_velocity(blob, luma[0], luma[1], lag, forward)
+
+    # Riders join their layer rather than becoming objects: mostly within one core height of the
+    # core, and moving at the layer's velocity.
+    layer_masks: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for layer, hidden in zip(layers, covered, strict=True):
+        near = np.zeros_like(mask)
+        x0, y0, x1, y1 = layer.box
+        reach = y1 - y0
+        near[max(0, y0 - reach) : y1 + reach, x0:x1] = True
+        moving = layer.core & ~hidden
+        for blob in list(blobs):
+            bx0, by0, bx1, by1 = blob.box
+            riding = near[by0:by1, bx0:bx1][blob.mask].mean() > 0.5
+            if riding and np.hypot(*(blob.velocity - layer.velocity)) < RIDE_TOLERANCE:
+                moving[by0:by1, bx0:bx1] |= blob.mask
+                hidden[by0:by1, bx0:bx1] &= ~blob.mask
+                blobs.remove(blob)
+        layer_masks.append((moving, hidden))
+    return blobs, layer_masks
 
 
 # --- the filler --------------------------------------------------------------------------------
@@ -441,57 +543,20 @@ class MotionFill:
         small_before = _shrink(before[-PLATE_CONTEXT:], self.scale)
         small_after = _shrink(after[:PLATE_CONTEXT], self.scale)
         small_plate = median_plate(small_before, small_after)
-        layers = _steady_layers(_luma(small_before), _luma(small_after), self.n_missing)
-        layer_zone = np.zeros(small_plate.shape[:2], bool)
-        for layer in layers:
-            layer_zone |= layer.core
-        # Things that ride a layer (boxes on a belt) may stand out of its core: look for them
-        # within one core height of it.
-        near_zone = layer_zone.copy()
-        for layer in layers:
-            x0, y0, x1, y1 = layer.box
-            reach = y1 - y0
-            near_zone[max(0, y0 - reach) : y1 + reach, x0:x1] = True
-
-        def end_blobs(frames: np.ndarray, forward: bool) -> list[Blob]:
-            if not len(frames):
-                return []
-            end = frames[-1] if forward else frames[0]
-            mask = _foreground(end, small_plate) & ~layer_zone
-            blobs = _blobs(end, mask)
-            lag = min(VELOCITY_LAG, len(frames) - 1)
-            luma = _luma(frames[[-1, -1 - lag]] if forward else frames[[0, lag]])
-            for blob in blobs:
-                if lag == 0:
-                    blob.velocity = np.zeros(2)
-                else:
-                    _blob_velocity(blob, luma[0], luma[1], lag, forward)
-            return blobs
-
-        starts = end_blobs(small_before, forward=True)
-        ends = end_blobs(small_after, forward=False)
-
-        # Riders join their layer's sprite rather than becoming objects.
+        layers, unsteady = _steady_layers(_luma(small_before), _luma(small_after), self.n_missing)
+        starts, start_masks = _end_objects(small_before, True, small_plate, layers, unsteady)
+        ends, end_masks = _end_objects(small_after, False, small_plate, layers, unsteady)
         self.layers: list[SteadyLayer] = []
-        for layer in layers:
-            masks = []
-            for frames, blobs in ((small_before, starts), (small_after, ends)):
-                if not len(frames):
-                    masks.append(None)
+        for layer, start, end in zip(layers, start_masks, end_masks, strict=True):
+            sprites = []
+            for frame, masks in ((before[-1:], start), (after[:1], end)):
+                if masks is None:
+                    sprites.append(None)
                     continue
-                mask = layer.core.copy()
-                for blob in list(blobs):
-                    x0, y0, x1, y1 = blob.box
-                    riding = near_zone[y0:y1, x0:x1][blob.mask].mean() > 0.5
-                    if riding and np.hypot(*(blob.velocity - layer.velocity)) < RIDE_TOLERANCE:
-                        mask[y0:y1, x0:x1] |= blob.mask
-                        blobs.remove(blob)
-                masks.append(mask)
-            full = (before[-1] if len(before) else None, after[0] if len(after) else None)
-            sprites = [
-                None if m is None else _sprite(f, *_crop_to_mask(m), self.scale)
-                for f, m in zip(full, masks, strict=True)
-            ]
+                mask, box = _crop_to_mask(masks[0] | masks[1])
+                x0, y0, x1, y1 = box
+                hidden = masks[1][y0:y1, x0:x1]
+                sprites.append(_sprite(frame[0], mask & ~hidden, box, self.scale, hidden))
             self.layers.append(SteadyLayer(sprites[0], sprites[1], layer.velocity / self.scale))
 
         # Pair the end frames' objects across the hole.
@@ -554,11 +619,8 @@ class MotionFill:
                 (layer.start, layer.velocity * (k + 1), 1 - t if two_sided else 1.0),
                 (layer.end, -layer.velocity * (n - k), t if two_sided else 1.0),
             ):
-                if sprite is None:
-                    continue
-                window = _paste(sprite, shift, weight, colour, alpha)
-                if window is not None:
-                    reach[window] += weight
+                if sprite is not None:
+                    _paste(sprite, shift, weight, colour, alpha, reach)
             _composite(frame, coverage, colour, alpha, reach)
 
         # Objects: paired ones on a Hermite path, cross-dissolving; single ones on their velocity,
@@ -571,9 +633,9 @@ class MotionFill:
                 _paste(item.start, at - item.p0, 1 - t, colour, alpha)
                 _paste(item.end, at - item.p1, t, colour, alpha)
             elif item.start is not None:
-                _paste(item.start, item.v0 * (k + 1), 1 - t, colour, alpha)
+                _paste(item.start, item.v0 * (k + 1), _fade(k + 1, span), colour, alpha)
             else:
-                _paste(item.end, -item.v1 * (n - k), t, colour, alpha)
+                _paste(item.end, -item.v1 * (n - k), _fade(n - k, span), colour, alpha)
         _composite(frame, coverage, colour, alpha, None)
 
         # Next to a real frame, the flow/plate first guess.
@@ -608,6 +670,12 @@ class MotionFill:
             frame, _ = self._render(min(k, n - 1))
             out[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
         return out, known
+
+
+def _fade(distance: int, span: int) -> float:
+    """Opacity of an unpaired object `distance` frames from the end frame it was seen in: linear
+    to zero over the hole, or over FADE_FRAMES when that is shorter."""
+    return max(0.0, 1.0 - distance / min(span, FADE_FRAMES))
 
 
 def _composite(
