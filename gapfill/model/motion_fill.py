@@ -93,7 +93,7 @@ MASK_GROW, MASK_FEATHER = 2, 1.0
 # The first guess takes over near the edges with weight exp(-d/EDGE_TAU), d = frames to the
 # nearest real frame (the findings: tau 2 gained +0.2 dB on vtest at 16 frames).
 EDGE_TAU = 2.0
-EDGE_MIN = 0.004  # below this weight the first guess is not rendered at all (speed)
+EDGE_MIN = 0.02  # below this weight the first guess is not rendered at all (speed)
 
 
 # --- analysis helpers (analysis size) ----------------------------------------------------------
@@ -380,49 +380,74 @@ def _sprite(
     return Sprite(np.array([fx0, fy0], np.float64), rgba, valid)
 
 
-def _paste(
-    sprite: Sprite,
-    shift: np.ndarray,
-    weight: float,
-    colour: np.ndarray,
-    alpha: np.ndarray,
-    reach: np.ndarray | None = None,
-) -> None:
-    """Add weight·sprite moved by `shift` (full px) to the accumulators colour and alpha, and
-    weight·validity to `reach` when given (where the sprite has something to say)."""
-    if weight <= 0:
-        return
-    height, width = alpha.shape
-    target = sprite.origin + shift
-    whole = np.floor(target).astype(int)
-    frac = target - whole
-    rgba, valid = sprite.rgba, sprite.valid
-    if frac.any():
-        # Sub-pixel part of the move; the crop's border is transparent, so zeros flow in.
-        matrix = np.array([[1, 0, frac[0]], [0, 1, frac[1]]], np.float32)
-        rgba = cv2.warpAffine(
-            rgba, matrix, rgba.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-        )
-        if valid is not None and reach is not None:
-            valid = cv2.warpAffine(
-                valid,
-                matrix,
-                valid.shape[::-1],
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-    h, w = rgba.shape[:2]
-    x0, y0 = whole
-    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return
-    inside = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
-    part = rgba[inside]
-    rows, cols = slice(cy0, cy1), slice(cx0, cx1)
-    colour[rows, cols] += weight * part[..., :3]
-    alpha[rows, cols] += weight * part[..., 3]
-    if reach is not None:
-        reach[rows, cols] += weight if valid is None else weight * valid[inside]
+class Canvas:
+    """Accumulates pasted sprites of one layer of one frame (Σ w·α·C, Σ w·α, and for steady layers
+    Σ w·validity), then lays them over the frame. Buffers are full-size but only the window the
+    sprites touched is read, composited and cleared, so a frame with one small person costs little.
+    """
+
+    def __init__(self, height: int, width: int):
+        self.colour = np.zeros((height, width, 3), np.float32)
+        self.alpha = np.zeros((height, width), np.float32)
+        self.reach = np.zeros((height, width), np.float32)
+        self.window: list[int] | None = None  # y0, y1, x0, x1 touched so far
+
+    def paste(self, sprite: Sprite, shift: np.ndarray, weight: float) -> None:
+        """Add weight·sprite moved by `shift` (full-size px)."""
+        if weight <= 0:
+            return
+        height, width = self.alpha.shape
+        target = sprite.origin + shift
+        whole = np.floor(target).astype(int)
+        frac = target - whole
+        rgba, valid = sprite.rgba, sprite.valid
+        if frac.any():
+            # Sub-pixel part of the move; the crop's border is transparent, so zeros flow in.
+            matrix = np.array([[1, 0, frac[0]], [0, 1, frac[1]]], np.float32)
+            size = rgba.shape[1::-1]
+            rgba = cv2.warpAffine(rgba, matrix, size, borderMode=cv2.BORDER_CONSTANT)
+            if valid is not None:
+                valid = cv2.warpAffine(valid, matrix, size, borderMode=cv2.BORDER_REPLICATE)
+        h, w = rgba.shape[:2]
+        x0, y0 = whole
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return
+        inside = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+        part = rgba[inside]
+        rows, cols = slice(cy0, cy1), slice(cx0, cx1)
+        self.colour[rows, cols] += weight * part[..., :3]
+        self.alpha[rows, cols] += weight * part[..., 3]
+        self.reach[rows, cols] += weight if valid is None else weight * valid[inside]
+        if self.window is None:
+            self.window = [cy0, cy1, cx0, cx1]
+        else:
+            wy0, wy1, wx0, wx1 = self.window
+            self.window = [min(wy0, cy0), max(wy1, cy1), min(wx0, cx0), max(wx1, cx1)]
+
+    def lay_over(self, frame: np.ndarray, coverage: np.ndarray, steady: bool) -> None:
+        """Composite onto `frame` (and its motion `coverage`) in place, then clear.
+
+        The layer's colour is colour/alpha. Its opacity is alpha for objects (a fading object is
+        partly transparent), alpha/reach for a steady layer: where only one end frame reaches a
+        pixel (the other was shifted off the picture or hidden there), that one covers fully.
+        """
+        if self.window is None:
+            return
+        y0, y1, x0, x1 = self.window
+        window = (slice(y0, y1), slice(x0, x1))
+        a = self.alpha[window]
+        own = self.colour[window] / np.maximum(a, 1e-6)[..., None]
+        if steady:
+            opacity = np.minimum(a / np.maximum(self.reach[window], 1e-6), 1.0)
+        else:
+            opacity = np.minimum(a, 1.0)
+        opacity[a <= 1e-3] = 0.0
+        frame[window] += opacity[..., None] * (own - frame[window])
+        coverage[window] = 1 - (1 - coverage[window]) * (1 - opacity)
+        for buffer in (self.colour, self.alpha, self.reach):
+            buffer[window] = 0
+        self.window = None
 
 
 def _hermite(p0: np.ndarray, v0: np.ndarray, p1: np.ndarray, v1: np.ndarray, span: float, t: float):
@@ -617,6 +642,7 @@ class MotionFill:
         self._first_part = (1 - support) * first.astype(np.float32)
         self._last_part = (1 - support) * last.astype(np.float32)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._canvas = Canvas(height, width)
 
     # --- rendering -----------------------------------------------------------------------------
     def _distance(self, k: int) -> float:
@@ -642,39 +668,35 @@ class MotionFill:
 
         # Steady layers: each end frame's moving part shifted toward frame k; where only one end
         # reaches (the other shifted off the picture) that one alone.
+        canvas = self._canvas
         for layer in self.layers:
-            colour = np.zeros_like(frame)
-            alpha = np.zeros_like(coverage)
-            reach = np.zeros_like(coverage)
             for sprite, shift, weight in (
                 (layer.start, layer.velocity * (k + 1), 1 - t if two_sided else 1.0),
                 (layer.end, -layer.velocity * (n - k), t if two_sided else 1.0),
             ):
                 if sprite is not None:
-                    _paste(sprite, shift, weight, colour, alpha, reach)
-            _composite(frame, coverage, colour, alpha, reach)
-        steady = coverage.copy()
+                    canvas.paste(sprite, shift, weight)
+            canvas.lay_over(frame, coverage, steady=True)
+        edge = math.exp(-self._distance(k) / EDGE_TAU)
+        steady = coverage.copy() if edge > EDGE_MIN else None
 
         # Objects: paired ones on a Hermite path, cross-dissolving; single ones on their velocity,
         # fading out (before) or in (after).
-        colour = np.zeros_like(frame)
-        alpha = np.zeros_like(coverage)
         for item in self.tracks:
             if item.start is not None and item.end is not None:
                 at = _hermite(item.p0, item.v0, item.p1, item.v1, span, t)
-                _paste(item.start, at - item.p0, 1 - t, colour, alpha)
-                _paste(item.end, at - item.p1, t, colour, alpha)
+                canvas.paste(item.start, at - item.p0, 1 - t)
+                canvas.paste(item.end, at - item.p1, t)
             elif item.start is not None:
-                _paste(item.start, item.v0 * (k + 1), _fade(k + 1, span), colour, alpha)
+                canvas.paste(item.start, item.v0 * (k + 1), _fade(k + 1, span))
             else:
-                _paste(item.end, -item.v1 * (n - k), _fade(n - k, span), colour, alpha)
-        _composite(frame, coverage, colour, alpha, None)
+                canvas.paste(item.end, -item.v1 * (n - k), _fade(n - k, span))
+        canvas.lay_over(frame, coverage, steady=False)
 
         # Next to a real frame, the flow/plate first guess, except on steady layers: their speed is
         # measured across the hole, and flow on a belt's repeating texture is not (the belt in
         # tests/test_motion_fill.py: 17 dB with the guess in the first frame, 43 without).
-        edge = math.exp(-self._distance(k) / EDGE_TAU)
-        if edge > EDGE_MIN:
+        if steady is not None:
             guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
             share = edge * (1 - steady)
             frame += share[..., None] * (guess - frame)
@@ -711,33 +733,6 @@ def _fade(distance: int, span: int) -> float:
     """Opacity of an unpaired object `distance` frames from the end frame it was seen in: linear
     to zero over the hole, or over FADE_FRAMES when that is shorter."""
     return max(0.0, 1.0 - distance / min(span, FADE_FRAMES))
-
-
-def _composite(
-    frame: np.ndarray,
-    coverage: np.ndarray,
-    colour: np.ndarray,
-    alpha: np.ndarray,
-    reach: np.ndarray | None,
-) -> None:
-    """Lay accumulated sprites (colour = Σ w·α·C, alpha = Σ w·α) over `frame`, in place.
-
-    The layer's own colour is colour/alpha; its opacity is alpha, or alpha/reach for a steady layer
-    (reach = Σ w over the ends that reach the pixel), so one end alone still covers fully.
-    """
-    rows, cols = np.nonzero(alpha > 1e-3)
-    if len(rows) == 0:
-        return
-    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-    a = alpha[window]
-    own = colour[window] / np.maximum(a, 1e-6)[..., None]
-    if reach is None:
-        opacity = np.minimum(a, 1.0)
-    else:
-        opacity = np.minimum(a / np.maximum(reach[window], 1e-6), 1.0)
-    opacity[a <= 1e-3] = 0.0
-    frame[window] += opacity[..., None] * (own - frame[window])
-    coverage[window] = 1 - (1 - coverage[window]) * (1 - opacity)
 
 
 def _crop_to_mask(mask: np.ndarray) -> tuple[np.ndarray, Box]:
