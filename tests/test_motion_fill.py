@@ -60,7 +60,7 @@ def test_an_object_at_constant_speed_lands_where_it_really_is(n: int) -> None:
     fill = MotionFill(before, after, n, 10.0).frames(0, n)[0]
     plate = background_plate(before, after, n, 10.0)
     lane = (slice(None), slice(34, 60))  # the rows the block travels along
-    assert psnr(fill[lane], truth[lane]) > psnr(plate[lane], truth[lane]) + 10
+    assert psnr(fill[lane], truth[lane]) > psnr(plate[lane], truth[lane]) + 8
     # Mid-hole, the block is where it really is (the plate has lost it): the centre of what
     # differs from the background is within a pixel of the block's true centre.
     k = n // 2
@@ -105,6 +105,17 @@ def test_one_sided_context_continues_what_it_saw() -> None:
     backward = MotionFill(before[:0], after, n, 10.0).frames(0, n)[0]
     assert psnr(backward[-3:], truth[-3:]) > 30
     assert forward.shape == backward.shape == truth.shape
+
+
+def test_a_panning_camera_gets_the_first_guess() -> None:
+    """Differences from the plate of a moving camera are not objects: nothing is tracked."""
+    wide = np.tile(background(), (1, 2, 1))
+    video = np.stack([wide[:, 3 * t : 3 * t + WIDTH] for t in range(2 * CONTEXT + 6)])
+    before, _, after = cut(video, 6)
+    filler = MotionFill(before, after, 6, 10.0)
+    assert not filler.fixed_camera and not filler.tracks and not filler.layers
+    guess = FirstGuess(before, after, 6).frames(0, 6)[0]
+    assert np.abs(filler.frames(0, 6)[0].astype(int) - guess).max() <= 1  # float rounding
 
 
 @pytest.mark.parametrize(

