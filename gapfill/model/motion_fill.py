@@ -521,10 +521,11 @@ def _end_objects(
         step = layer.velocity if forward else -layer.velocity
         neighbour = frames[-2] if forward else frames[1]
         matrix = np.array([[1, 0, step[0]], [0, 1, step[1]]], np.float32)
-        predicted = cv2.warpAffine(
-            neighbour, matrix, neighbour.shape[1::-1], borderMode=cv2.BORDER_REPLICATE
-        )
-        covered.append(_foreground(end, predicted) & layer.core)
+        size = neighbour.shape[1::-1]
+        predicted = cv2.warpAffine(neighbour, matrix, size, borderMode=cv2.BORDER_REPLICATE)
+        # What enters the picture at the layer's upstream edge is unknown, not something in front.
+        seen = cv2.warpAffine(np.ones(neighbour.shape[:2], np.uint8), matrix, size) > 0
+        covered.append(_foreground(end, predicted) & layer.core & seen)
         mask |= covered[-1]
     blobs = _blobs(end, mask)
     luma = _luma(frames[[-1, -1 - lag]] if forward else frames[[0, lag]])
