@@ -497,13 +497,18 @@ def _hermite(p0: np.ndarray, v0: np.ndarray, p1: np.ndarray, v1: np.ndarray, spa
 
 
 def _end_objects(
-    frames: np.ndarray, forward: bool, plate: np.ndarray, layers: list[Layer], unsteady: np.ndarray
+    frames: np.ndarray,
+    forward: bool,
+    plate: np.ndarray | None,
+    layers: list[Layer],
+    unsteady: np.ndarray,
 ) -> tuple[list[Blob], list[tuple[np.ndarray, np.ndarray] | None]]:
     """The objects of one end frame (before[-1] when forward, else after[0]) with their velocities,
     and for each layer its (mask, hidden) there: what moves with the layer (its core and what
     rides on it, like a box on a belt) and what covers it (a person walking in front of it).
 
-    frames: the analysis-size context of that side, in time order (may be empty).
+    frames: the analysis-size context of that side, in time order (may be empty; then plate may
+    be None).
     """
     if not len(frames):
         return [], [None] * len(layers)
@@ -562,10 +567,10 @@ class Track:
 
     start: Sprite | None  # cut from before[-1]
     end: Sprite | None  # cut from after[0]
-    p0: np.ndarray | None
-    v0: np.ndarray | None
-    p1: np.ndarray | None
-    v1: np.ndarray | None
+    p0: np.ndarray | None  # (2,) where it is in before[-1] (its centroid)
+    v0: np.ndarray | None  # (2,) px/frame, from the last real frames before the hole
+    p1: np.ndarray | None  # (2,) where it is in after[0]: p0 + its matched displacement if paired
+    v1: np.ndarray | None  # (2,) px/frame, from the first real frames after the hole
 
 
 @dataclass
@@ -582,8 +587,14 @@ class MotionFill:
     first guess near the hole's edges. A drop-in for baselines.FirstGuess.
 
     before/after: uint8 (T,H,W,3) real frames around the hole (either may be empty, not both);
-    n_missing: frames in the hole; fps: the footage's frame rate. Analysis happens here, once;
-    `frames` renders any run of frames lazily. Frame k of the hole sits at t = (k+1)/(n+1).
+    n_missing: frames in the hole; fps: the footage's frame rate (kept for callers; speeds are per
+    frame). Analysis happens here, once; `frames` renders any run of frames lazily, as
+    FirstGuess.frames does. Frame k of the hole sits at t = (k+1)/(n+1).
+
+    Attributes: `plate` (H,W,3) float32, the median background plate (FirstGuess's); `coverage(k)`
+    where frame k comes from a motion layer; `tracks` and `layers`, what moves (full-size pixels);
+    `fixed_camera`, False when the plate does not explain the picture and the fill is the first
+    guess alone; `guess`, the FirstGuess this builds on.
     """
 
     def __init__(self, before: np.ndarray, after: np.ndarray, n_missing: int, fps: float):
