@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gapfill.errors import UserError
+from gapfill.model import motion_fill
 from gapfill.model.baselines import BASELINES, FirstGuess, background_plate
 from gapfill.model.metrics import psnr
 from gapfill.model.motion_fill import MotionFill
@@ -95,7 +96,10 @@ def test_a_still_scene_gives_the_real_pixels() -> None:
     np.testing.assert_array_equal(filler.plate, still[0].astype(np.float32))
 
 
-def test_one_sided_context_continues_what_it_saw() -> None:
+@pytest.mark.parametrize("analysis_side", [480, 100])
+def test_one_sided_context_continues_what_it_saw(analysis_side: int, monkeypatch) -> None:
+    # 100: the analysis runs on frames shrunk to 100x60, as a 1280x720 camera's would be.
+    monkeypatch.setattr(motion_fill, "ANALYSIS_SIDE", analysis_side)
     n = 12
     video, _ = crossing_object(2 * CONTEXT + n)
     before, truth, after = cut(video, n)

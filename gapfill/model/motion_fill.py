@@ -119,11 +119,13 @@ FIXED_CAMERA_SUPPORT = 0.75
 
 # --- analysis helpers (analysis size) ----------------------------------------------------------
 def _shrink(frames: np.ndarray, scale: float) -> np.ndarray:
-    """Frames resized by `scale` (area averaging), same dtype."""
-    if scale == 1.0 or len(frames) == 0:
+    """Frames resized by `scale` (area averaging), same dtype; an empty run keeps the new size."""
+    if scale == 1.0:
         return frames
     height, width = frames.shape[1:3]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if len(frames) == 0:
+        return np.zeros((0, size[1], size[0], frames.shape[3]), frames.dtype)
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
