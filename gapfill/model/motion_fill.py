@@ -71,6 +71,7 @@ LONG_HOLE, TIGHT_GATE = 32, 0.5
 # after[0] within this fraction of its size around the centroids' displacement.
 PAIR_REFINE = 0.25
 MAX_AREA_RATIO = 3.0  # a pair whose areas differ more than this is not one object
+GATED = 1e6  # the cost of a pair outside the gate (dropped if the assignment still picks it)
 COLOUR_SCALE = 40.0  # mean-RGB distance (grey levels) that costs as much as one gate
 # Steady layers: a pixel is active when its blurred luma changes by more than ACTIVE_THRESHOLD
 # between consecutive frames; a region active in at least ACTIVE_FRACTION of the context's frame
@@ -619,69 +620,81 @@ class MotionFill:
         layers, unsteady = _steady_layers(_luma(small_before), _luma(small_after), self.n_missing)
         starts, start_masks = _end_objects(small_before, True, small_plate, layers, unsteady)
         ends, end_masks = _end_objects(small_after, False, small_plate, layers, unsteady)
-        self.layers: list[SteadyLayer] = []
-        for layer, start, end in zip(layers, start_masks, end_masks, strict=True):
-            sprites = []
-            for frame, masks in ((before[-1:], start), (after[:1], end)):
-                if masks is None:
-                    sprites.append(None)
-                    continue
-                mask, box = _crop_to_mask(masks[0] | masks[1])
-                x0, y0, x1, y1 = box
-                hidden = masks[1][y0:y1, x0:x1]
-                sprites.append(_sprite(frame[0], mask & ~hidden, box, self.scale, hidden))
-            self.layers.append(SteadyLayer(sprites[0], sprites[1], layer.velocity / self.scale))
-
-        # Pair the end frames' objects across the hole.
-        pairs: list[tuple[int, int]] = []
-        if starts and ends:
-            cost = np.full((len(starts), len(ends)), 1e6)
-            for i, a in enumerate(starts):
-                for j, b in enumerate(ends):
-                    cost[i, j] = _pair_cost(a, b, span)
-            rows, cols = linear_sum_assignment(cost)
-            pairs = [(i, j) for i, j in zip(rows, cols, strict=True) if cost[i, j] < 1e6]
-        paired_starts = {i for i, _ in pairs}
-        paired_ends = {j for _, j in pairs}
-
-        def track(a: Blob | None, b: Blob | None) -> Track:
-            def full(blob: Blob | None, frame: np.ndarray | None):
-                if blob is None:
-                    return None, None, None
-                sprite = _sprite(frame, blob.mask, blob.box, self.scale)
-                return sprite, blob.centre / self.scale, blob.velocity / self.scale
-
-            s0, p0, v0 = full(a, before[-1] if a is not None else None)
-            s1, p1, v1 = full(b, after[0] if b is not None else None)
-            return Track(s0, s1, p0, v0, p1, v1)
-
-        self.tracks = []
+        self.layers = [
+            self._steady_layer(layer, start, end)
+            for layer, start, end in zip(layers, start_masks, end_masks, strict=True)
+        ]
+        pairs = _pair_objects(starts, ends, span)
         end_luma = _luma(np.stack([small_before[-1], small_after[0]])) if pairs else None
-        for i, j in pairs:
-            item = track(starts[i], ends[j])
-            # Centroids of thresholded masks wander by a pixel or two with the background under the
-            # object; where its appearance lands in after[0] says exactly how far it went.
-            a, b = starts[i], ends[j]
-            reach = PAIR_REFINE * a.size + 1
-            found = _match_shift(
-                [end_luma[0]],
-                [end_luma[1]],
-                a.box,
-                tuple(b.centre - a.centre),
-                (reach, reach),
-                a.mask,
-                pad=True,
-            )
-            if found is not None:
-                item.p1 = item.p0 + found[0] / self.scale
-            self.tracks.append(item)
-        self.tracks += [track(a, None) for i, a in enumerate(starts) if i not in paired_starts]
-        self.tracks += [track(None, b) for j, b in enumerate(ends) if j not in paired_ends]
+        self.tracks = [self._paired_track(starts[i], ends[j], end_luma) for i, j in pairs]
+        paired_starts, paired_ends = {i for i, _ in pairs}, {j for _, j in pairs}
+        self.tracks += [
+            self._track(a, None) for i, a in enumerate(starts) if i not in paired_starts
+        ]
+        self.tracks += [self._track(None, b) for j, b in enumerate(ends) if j not in paired_ends]
+        self._background_parts()
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._canvas = Canvas(height, width)
 
-        # Background under the moving things: the plate where it explains the context, elsewhere
-        # (a camera that is not fixed, a turning wheel) the crossfade of the two real neighbours,
-        # as in FirstGuess. Where a tracked object stood in an end frame the plate is right even
-        # if the object dwelt there long enough to lower the plate's support: it has moved on.
+    def _steady_layer(
+        self,
+        layer: Layer,
+        start: tuple[np.ndarray, np.ndarray] | None,
+        end: tuple[np.ndarray, np.ndarray] | None,
+    ) -> SteadyLayer:
+        """The full-size sprites of a layer's moving part in before[-1] and after[0]; start/end:
+        its (moving, hidden) masks there at analysis size (None for a side without footage)."""
+        sprites = []
+        for frame, masks in ((self.before[-1:], start), (self.after[:1], end)):
+            if masks is None:
+                sprites.append(None)
+                continue
+            mask, box = _crop_to_mask(masks[0] | masks[1])
+            x0, y0, x1, y1 = box
+            hidden = masks[1][y0:y1, x0:x1]
+            sprites.append(_sprite(frame[0], mask & ~hidden, box, self.scale, hidden))
+        return SteadyLayer(sprites[0], sprites[1], layer.velocity / self.scale)
+
+    def _track(self, a: Blob | None, b: Blob | None) -> Track:
+        """A track in full-size pixels from object a of before[-1] and/or b of after[0]."""
+
+        def full(blob: Blob | None, frame: np.ndarray | None):
+            if blob is None:
+                return None, None, None
+            sprite = _sprite(frame, blob.mask, blob.box, self.scale)
+            return sprite, blob.centre / self.scale, blob.velocity / self.scale
+
+        s0, p0, v0 = full(a, self.before[-1] if a is not None else None)
+        s1, p1, v1 = full(b, self.after[0] if b is not None else None)
+        return Track(s0, s1, p0, v0, p1, v1)
+
+    def _paired_track(self, a: Blob, b: Blob, end_luma: np.ndarray) -> Track:
+        """The track of a pair; end_luma: analysis-size luma of before[-1] and after[0]."""
+        item = self._track(a, b)
+        # Centroids of thresholded masks wander by a pixel or two with the background under the
+        # object; where its appearance lands in after[0] says exactly how far it went.
+        reach = PAIR_REFINE * a.size + 1
+        found = _match_shift(
+            [end_luma[0]],
+            [end_luma[1]],
+            a.box,
+            tuple(b.centre - a.centre),
+            (reach, reach),
+            a.mask,
+            pad=True,
+        )
+        if found is not None:
+            item.p1 = item.p0 + found[0] / self.scale
+        return item
+
+    def _background_parts(self) -> None:
+        """What the background of a frame far from the real ones is made of (see _render).
+
+        The plate where it explains the context; elsewhere (a camera that is not fixed, a turning
+        wheel) the crossfade of the two real neighbours, as in FirstGuess. Where a tracked object
+        stood in an end frame the plate is right even if the object dwelt there long enough to
+        lower the plate's support: it has moved on.
+        """
         support = self.guess.support.copy()  # (H,W,1)
         for item in self.tracks:
             for sprite in (item.start, item.end):
@@ -690,13 +703,12 @@ class MotionFill:
                     h, w = sprite.rgba.shape[:2]
                     window = support[y0 : y0 + h, x0 : x0 + w, 0]
                     np.maximum(window, sprite.rgba[..., 3], out=window)
-        self._plate_part = support * self.plate
+        before, after = self.before, self.after
         first = before[-1] if len(before) else after[0]
         last = after[0] if len(after) else before[-1]
+        self._plate_part = support * self.plate
         self._first_part = (1 - support) * first.astype(np.float32)
         self._last_part = (1 - support) * last.astype(np.float32)
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._canvas = Canvas(height, width)
 
     # --- rendering -----------------------------------------------------------------------------
     def _distance(self, k: int) -> float:
@@ -805,8 +817,18 @@ def _crop_to_mask(mask: np.ndarray) -> tuple[np.ndarray, Box]:
     return mask[y0:y1, x0:x1], (int(x0), int(y0), int(x1), int(y1))
 
 
+def _pair_objects(starts: list[Blob], ends: list[Blob], span: int) -> list[tuple[int, int]]:
+    """Which object of before[-1] is which of after[0]: a Hungarian assignment on `_pair_cost`,
+    gated pairs left out (those objects fade instead)."""
+    if not starts or not ends:
+        return []
+    cost = np.array([[_pair_cost(a, b, span) for b in ends] for a in starts])
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if cost[i, j] < GATED]
+
+
 def _pair_cost(a: Blob, b: Blob, span: int) -> float:
-    """Cost of pairing object a (before the hole) with b (after it); 1e6 when outside the gate."""
+    """Cost of pairing object a (before the hole) with b (after it); GATED when outside the gate."""
     ahead = a.centre + a.velocity * span  # where a should be when after[0] is taken
     back = b.centre - b.velocity * span  # where b should have been at before[-1]
     miss = 0.5 * (np.hypot(*(ahead - b.centre)) + np.hypot(*(back - a.centre)))
@@ -814,6 +836,6 @@ def _pair_cost(a: Blob, b: Blob, span: int) -> float:
     gate = TIGHT_GATE * size if span > LONG_HOLE else GATE_SIZES * size + GATE_SPEED_SLACK * span
     ratio = max(a.area, b.area) / min(a.area, b.area)
     if miss > gate or ratio > MAX_AREA_RATIO:
-        return 1e6
+        return GATED
     colour = float(np.abs(a.colour - b.colour).mean())
     return miss / gate + math.log(ratio) + colour / COLOUR_SCALE
