@@ -2,9 +2,11 @@
 
 For each source (real evaluation clips, held-out simulated cameras) and each span length n, spans
 are cut at evenly spaced positions; each filler gets `--context` real frames before and after the
-span and fills n frames; PSNR and SSIM (luma), sharpness ratio and seam jump are measured against
-the cut frames at the source's resolution (gapfill/model/metrics.py documents the formulas). One
-table per source group and span length; mean over all cut positions.
+span and fills n frames; PSNR and SSIM (luma), sharpness ratio, seam jump and the PSNR inside the
+mask of moving parts (where the truth leaves the context's median plate) are measured against the
+cut frames at the source's resolution (gapfill/model/metrics.py documents the formulas). One table
+per source group and span length; mean over all cut positions (moving PSNR: over the cuts where
+something moves).
 
     .venv/bin/python benchmarks/fill_quality.py                # default run (a few minutes)
     .venv/bin/python benchmarks/fill_quality.py --quick        # smoke run
@@ -44,14 +46,15 @@ from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frame
 from gapfill.model.compose import compose_to_source
 from gapfill.model.config import default_checkpoint_dir
 from gapfill.model.first_guess import motion_guess
-from gapfill.model.metrics import span_metrics
+from gapfill.model.metrics import context_plate, span_metrics
 from gapfill.report.quality import rows_from_summary, write_quality
 
 # Training draws simulated seeds from [100000, 1100000) (gapfill train --synth-seeds); these are
 # far outside it, and outside the other benchmarks' held-out seeds (4242, 4243).
 HELD_OUT_SEED_BASE = 2_000_000
 PSNR_CAP_DB = 99.0  # an exact fill (inf dB) counts as this much in means
-METRICS = ("psnr", "ssim", "sharpness", "seam_jump")
+METRICS = ("psnr", "ssim", "sharpness", "seam_jump", "moving_psnr")
+COLUMNS = ("PSNR dB", "SSIM", "sharpness", "seam jump", "moving PSNR")
 
 console = Console(stderr=False)
 log = Console(stderr=True)
@@ -172,6 +175,7 @@ def evaluate(
                 before = source.frames[start - context : start]
                 truth = source.frames[start : start + span]
                 after = source.frames[start + span : start + span + context]
+                plate = context_plate(before, after)  # the moving-parts mask's reference
                 for name, filler in list(fillers.items()):
                     began = time.perf_counter()
                     try:
@@ -181,7 +185,7 @@ def evaluate(
                         del fillers[name]
                         continue
                     seconds = time.perf_counter() - began
-                    figures = span_metrics(before, fill, truth, after)
+                    figures = span_metrics(before, fill, truth, after, plate)
                     cases.append(
                         {
                             "source": source.name,
@@ -197,6 +201,12 @@ def evaluate(
     return cases
 
 
+def _mean(values: list[float]) -> float:
+    """Mean of the defined values (moving PSNR is NaN for a cut where nothing moves)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
 def summarise(cases: list[dict]) -> dict:
     """Means per group -> span -> filler of every metric, and seconds per filled frame."""
     grouped: dict[tuple, list[dict]] = defaultdict(list)
@@ -205,7 +215,7 @@ def summarise(cases: list[dict]) -> dict:
     summary: dict = {}
     # Groups and spans in order, fillers in the order they ran.
     for (group, span, filler), rows in sorted(grouped.items(), key=lambda kv: kv[0][:2]):
-        entry = {m: float(np.mean([min(r[m], PSNR_CAP_DB) for r in rows])) for m in METRICS}
+        entry = {m: _mean([min(r[m], PSNR_CAP_DB) for r in rows]) for m in METRICS}
         entry["sec_per_frame"] = float(np.mean([r["seconds"] / span for r in rows]))
         entry["cases"] = len(rows)
         summary.setdefault(group, {}).setdefault(str(span), {})[filler] = entry
@@ -213,8 +223,10 @@ def summarise(cases: list[dict]) -> dict:
 
 
 def best_of(rows: dict[str, dict], metric: str) -> str:
-    if metric in ("psnr", "ssim"):
-        return max(rows, key=lambda f: rows[f][metric])
+    if metric in ("psnr", "ssim", "moving_psnr"):
+        return max(
+            rows, key=lambda f: -math.inf if math.isnan(rows[f][metric]) else rows[f][metric]
+        )
     if metric == "sharpness":  # closest to the truth's sharpness, on a log scale
         return min(rows, key=lambda f: abs(math.log(max(rows[f][metric], 1e-9))))
     return min(rows, key=lambda f: rows[f][metric])  # seam jump: smallest
@@ -230,12 +242,12 @@ def print_tables(summary: dict, cases: list[dict], context: int) -> None:
                 f"{len(where)} cuts",
                 caption="cuts: " + ", ".join(where),
             )
-            for column in ("filler", "PSNR dB", "SSIM", "sharpness", "seam jump", "s/frame"):
+            for column in ("filler", *COLUMNS, "s/frame"):
                 table.add_column(column, justify="left" if column == "filler" else "right")
             best = {m: best_of(rows, m) for m in METRICS}
             for filler, entry in rows.items():
                 cells = [
-                    f"{entry[m]:.{2 if m == 'psnr' else 3}f}" + ("*" if best[m] == filler else "")
+                    f"{entry[m]:.{2 if 'psnr' in m else 3}f}" + ("*" if best[m] == filler else "")
                     for m in METRICS
                 ]
                 table.add_row(filler, *cells, f"{entry['sec_per_frame']:.3f}")

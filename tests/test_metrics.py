@@ -8,7 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from gapfill.model.metrics import luma, psnr, seam_jump, sharpness_ratio, span_metrics, ssim
+from gapfill.model.metrics import (
+    luma,
+    moving_mask,
+    moving_psnr,
+    psnr,
+    seam_jump,
+    sharpness_ratio,
+    span_metrics,
+    ssim,
+)
 
 
 def textured(frames: int = 3, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -58,11 +67,25 @@ def test_seam_jump_is_one_for_the_truth_and_large_for_a_frozen_fill() -> None:
     assert seam_jump(before, truth, truth, after[:0]) == pytest.approx(1.0)
 
 
-def test_span_metrics_reports_all_four() -> None:
+def test_span_metrics_reports_all_five() -> None:
     video = textured(frames=6)
     figures = span_metrics(video[:2], video[2:4], video[2:4], video[4:])
-    assert set(figures) == {"psnr", "ssim", "sharpness", "seam_jump"}
+    assert set(figures) == {"psnr", "ssim", "sharpness", "seam_jump", "moving_psnr"}
     assert figures["psnr"] == math.inf and figures["ssim"] == pytest.approx(1.0)
+
+
+def test_moving_psnr_looks_only_where_the_truth_leaves_the_plate() -> None:
+    background = textured(frames=1)[0]
+    truth = np.repeat(background[None], 4, axis=0)
+    truth[:, 4:10, 4:10] = 255  # a bright patch: the only moving part
+    still = np.repeat(background[None], 4, axis=0)  # a fill that only knows the background
+    plate = background
+    mask = moving_mask(truth, plate)
+    assert mask.sum() == 4 * 36
+    # Whole-frame PSNR forgives the missing patch; inside the mask it is the whole error.
+    assert moving_psnr(still, truth, plate) < psnr(still, truth) - 10
+    assert moving_psnr(truth, truth, plate) == math.inf
+    assert math.isnan(moving_psnr(still, still, plate))  # nothing moves: undefined
 
 
 def test_mismatched_shapes_are_rejected() -> None:

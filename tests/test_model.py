@@ -12,11 +12,11 @@ import torch
 
 from gapfill.cli import main
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess
 from gapfill.model.checkpoint import load_model, save_model
 from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.model.data import FootageSampler, StepFootage, StepFootageMaker
 from gapfill.model.diffusion import add_noise, alpha_sigma, v_target
+from gapfill.model.first_guess import MotionGuess
 from gapfill.model.generate import fill_working
 from gapfill.model.malt import Malt
 from gapfill.model.train import Trainer, run_training
@@ -254,7 +254,7 @@ def test_the_sampled_change_is_in_units_of_residual_scale(tiny_run: Path) -> Non
     model = load_model(tiny_run / "export")
     frames = scene_frames(60)
     before, after = frames[:30], frames[50:]
-    guess, _ = FirstGuess(before, after[:16], 20).frames(0, 20)
+    guess, _ = MotionGuess(before, after, 20).frames(0, 20)  # what fill_working starts from
 
     def fill(residual_scale: float) -> np.ndarray:
         model.config = replace(model.config, residual_scale=residual_scale)

