@@ -1,17 +1,20 @@
 """Repair what mattered first (issue 29, item 2): the activity around a defect, from Frigate's
 motion and object counts on the recordings flanking it, orders the repair queue (busiest first,
 then oldest) and, with repair_min_activity, leaves the stillest defects `ignored` with the reason.
-End to end through the CLI on a Frigate source (tests/frigate_site.py), on SQLite and PostgreSQL."""
+End to end through the CLI on a Frigate source (tests/frigate_site.py), on SQLite and PostgreSQL;
+the review queue shows it through the API and its page."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from alembic import command
+from api_site import Site, client
 from cli_run import refused, succeeds
 from frigate_site import create_frigate_db, insert_rows, list_segments
 from sqlalchemy import select, text
@@ -212,3 +215,29 @@ def test_migration_0005_ranks_old_jobs_as_unknown(catalog_url: str) -> None:
         assert claim is not None and claim.job_id == 1
     command.downgrade(config, "0004")
     command.upgrade(config, "head")
+
+
+def test_the_review_queue_shows_the_activity(site: Site) -> None:
+    with site.catalog.session() as session:
+        session.execute(text("UPDATE defects SET activity = 0.73"))
+    http = client(site)
+    items = http.get("/api/clips", headers=site.auth("viewer")).json()["items"]
+    assert [item["activity"] for item in items] == [0.73]
+    defects = http.get("/api/defects", headers=site.auth("viewer")).json()["items"]
+    assert {d["activity"] for d in defects} == {0.73}
+    jobs = http.get("/api/jobs", headers=site.auth("viewer")).json()["items"]
+    assert all("claim_rank" in j for j in jobs)
+
+    form = http.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]  # type: ignore[index]
+    http.post("/login", data={"token": site.tokens["viewer"], "csrf_token": csrf})
+    page = http.get("/queue").text
+    assert re.search(r'<td class="activity">0\.73</td>', page), page
+    assert "0.73" in http.get(f"/clips/{site.clip.clip_id}").text
+
+    with site.catalog.session() as session:
+        session.execute(text("UPDATE defects SET activity = NULL"))
+    assert '<td class="activity">unknown</td>' in http.get("/queue").text
+    assert (
+        http.get("/api/clips", headers=site.auth("viewer")).json()["items"][0]["activity"] is None
+    )
