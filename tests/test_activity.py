@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from api_site import Site, client
-from cli_run import refused, succeeds
+from cli_run import refused, run_cli, succeeds
 from frigate_site import create_frigate_db, insert_rows, list_segments
 from sqlalchemy import select, text
 
@@ -125,7 +125,15 @@ def test_the_queue_repairs_the_busiest_first_and_skips_the_still(
     some, unknown = gaps[(cameras[2], 4)], gaps[(cameras[2], 6)]
 
     monkeypatch.setenv("GAPFILL_REPAIR_MIN_ACTIVITY", "0.1")
-    done = json.loads(succeeds(capsys, "jobs", "queue", "--json"))
+    monkeypatch.setenv("GAPFILL_LOG_LEVEL", "INFO")  # the log line that records each one
+    code, out, err = run_cli(capsys, "jobs", "queue", "--json")
+    monkeypatch.delenv("GAPFILL_LOG_LEVEL")
+    assert code == 0, err
+    done = json.loads(out)
+    logged = [json.loads(line) for line in err if line.startswith("{")]
+    assert [
+        (e["message"], e["defect_id"], e["reason"]) for e in logged if e["message"] == "ignored"
+    ] == [("ignored", still, "activity 0.00 below repair_min_activity 0.1")]
     assert (done["queued"], done["ignored"], done["ignored_defect_ids"]) == (4, 1, [still])
     assert done["repair_min_activity"] == 0.1
 
@@ -161,15 +169,14 @@ def test_the_queue_repairs_the_busiest_first_and_skips_the_still(
     again = json.loads(succeeds(capsys, "jobs", "queue", "--json"))
     assert (again["queued"], again["ignored"]) == (0, 0)
 
-    # `jobs retry` of an ignored defect's cancelled job is a person overriding; here, without a
-    # job, the defect stays ignored until someone acts. Off (0), nothing is skipped.
-    monkeypatch.setenv("GAPFILL_REPAIR_MIN_ACTIVITY", "0")
+    # A person overrides the verdict for one defect; the rest of the queue is untouched.
+    requeued = json.loads(succeeds(capsys, "jobs", "queue", "--defect", str(still), "--json"))
+    assert requeued["defect_id"] == still and requeued["state"] == "queued"
     with catalog.session() as session:
-        session.execute(text("UPDATE defects SET state = 'open' WHERE id = :d"), {"d": still})
-    done = json.loads(succeeds(capsys, "jobs", "queue", "--json"))
-    assert (done["queued"], done["ignored"]) == (1, 0)
-    with catalog.session() as session:
-        assert session.get(Defect, still).activity == 0.0
+        defect = session.get(Defect, still)
+        assert (defect.state, defect.state_reason, defect.activity) == ("queued", None, 0.0)
+    assert "already has live job" in refused(capsys, "jobs", "queue", "--defect", str(still))
+    assert "no defect 999" in refused(capsys, "jobs", "queue", "--defect", "999")
 
 
 def test_repair_min_activity_is_checked(

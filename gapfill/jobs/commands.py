@@ -152,15 +152,32 @@ def _person() -> str:
 
 
 @jobs_app.command("queue")
-def jobs_queue(as_json: JsonFlag = False) -> None:
+def jobs_queue(
+    defect: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_INT,
+            help="Queue only this defect, whatever its activity, even if it was ignored.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Queue every open defect now, as the daemon does after each scan and when the repair
     window opens: busiest periods first; with repair_min_activity, the stiller ones become
     `ignored` with the reason instead (see `gapfill defects --state ignored`)."""
     from gapfill.catalog.db import open_catalog
+    from gapfill.jobs import queue
     from gapfill.jobs.watch import queue_open_retrying
 
     settings = load_settings()
     with open_catalog(settings) as catalog:
+        if defect is not None:
+            with catalog.session() as session:
+                job = queue.queue_defect(session, defect)
+                result = {"id": job.id, "defect_id": job.defect_id, "state": job.state}
+            emit_object(result, as_json)
+            return
         done = queue_open_retrying(catalog, settings.repair_min_activity)
     emit_object(
         {

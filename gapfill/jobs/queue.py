@@ -234,6 +234,25 @@ def retry(session: Session, job_id: int, max_attempts: int = 3) -> RepairJob:
     return new
 
 
+def queue_defect(session: Session, defect_id: int, max_attempts: int = 3) -> RepairJob:
+    """Queue one defect now, whatever its activity: a person overriding the queue's verdict
+    (ignored as too still, cancelled, unrepairable). Raises UserError when it cannot be."""
+    defect = jobs_q.locked_defect(session, defect_id)
+    if defect is None:
+        raise UserError(f"jobs queue --defect: no defect {defect_id}")
+    if defect.state == "repaired":
+        raise UserError(f"jobs queue --defect: defect {defect_id} is already repaired")
+    live = jobs_q.live_job(session, defect_id)
+    if live is not None:
+        raise UserError(f"jobs queue --defect: defect {defect_id} already has live job {live.id}")
+    defect.state, defect.state_reason = "open", None
+    session.flush()
+    [job_id] = enqueue(session, [defect_id], max_attempts)
+    job = session.get(RepairJob, job_id)
+    assert job is not None
+    return job
+
+
 def cancel(session: Session, job_id: int, by: str) -> RepairJob:
     """Stop a queued or running job from being (re)tried; its defect becomes `ignored` with the
     reason, so the next scan does not queue it again. A running attempt is not interrupted: its
