@@ -47,15 +47,24 @@ class Claim:
     worker: str
 
 
-def enqueue(session: Session, defect_ids: list[int], max_attempts: int = 3) -> list[int]:
+def enqueue(
+    session: Session,
+    defect_ids: list[int],
+    max_attempts: int = 3,
+    measured: dict[int, float | None] | None = None,
+) -> list[int]:
     """Queue a job for each open defect that has no live job; returns the new job ids. Each job
-    takes its place in the claim order from the activity around its defect (activity.py).
-    The partial unique index on repair_jobs makes a racing second enqueue fail, not duplicate."""
+    takes its place in the claim order from the activity around its defect (activity.py; from
+    `measured` when the caller already has it). The partial unique index on repair_jobs makes a
+    racing second enqueue fail, not duplicate."""
     job_ids = []
     for defect_id in defect_ids:
         if jobs_q.live_job(session, defect_id) is not None:
             continue
-        found = defect_activity(session, defect_id)
+        if measured is not None and defect_id in measured:
+            found = measured[defect_id]
+        else:
+            found = defect_activity(session, defect_id)
         job = RepairJob(
             defect_id=defect_id,
             state="queued",
@@ -176,9 +185,13 @@ def queue_open(session: Session, min_activity: float = 0.0, max_attempts: int = 
     reason, and an INFO log line says so, never silently. An unknown activity is never skipped.
     The daemon calls this after each scan and at the start of each repair window."""
     open_ids = defects_q.defect_ids(session, defects_q.DefectFilter(state="open"))
-    wanted, ignored = [], []
+    if min_activity <= 0:
+        return Queued(enqueue(session, open_ids, max_attempts), [])
+    wanted: list[int] = []
+    ignored: list[int] = []
+    measured: dict[int, float | None] = {}
     for defect_id in open_ids:
-        found = defect_activity(session, defect_id) if min_activity > 0 else None
+        found = measured[defect_id] = defect_activity(session, defect_id)
         if found is not None and activity.too_still(found, min_activity):
             reason = activity.still_reason(found, min_activity)
             defects_q.mark_defect_ignored(session, defect_id, found, reason)
@@ -186,7 +199,7 @@ def queue_open(session: Session, min_activity: float = 0.0, max_attempts: int = 
             ignored.append(defect_id)
         else:
             wanted.append(defect_id)
-    return Queued(enqueue(session, wanted, max_attempts), ignored)
+    return Queued(enqueue(session, wanted, max_attempts, measured), ignored)
 
 
 def enqueue_open(session: Session, max_attempts: int = 3, min_activity: float = 0.0) -> list[int]:
