@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     repair_window_hours: float = Field(
         5.0, gt=0, le=MAX_LENGTH_SECONDS / 3600, description="Length of the repair window."
     )
+    repair_min_activity: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The repair queue leaves alone a defect whose activity (0 still .. 1 busy, "
+        "from Frigate's motion and object counts around it) is below this: it is recorded as "
+        "ignored with the reason. An unknown activity is never skipped. 0: off.",
+    )
     verify_schedule: str = Field("30 0 * * *", description="Cron: provenance verification.")
     retention_days: int = Field(
         0, ge=0, le=MAX_RETENTION_DAYS, description="Delete outputs older than this; 0 keeps."

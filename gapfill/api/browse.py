@@ -42,7 +42,7 @@ from gapfill.catalog.models import (
 from gapfill.catalog.queries import cameras as cameras_q
 from gapfill.catalog.queries import clips as clips_q
 from gapfill.catalog.queries.checkpoints import all_models
-from gapfill.catalog.queries.defects import DefectFilter, defects_page
+from gapfill.catalog.queries.defects import DefectFilter, defect_activities, defects_page
 from gapfill.catalog.queries.jobs import jobs_page
 from gapfill.catalog.queries.paging import Page as RowPage
 from gapfill.catalog.queries.provenance import events_after
@@ -212,10 +212,14 @@ def clip_rows(
         offset=offset,
         after=cursor,
     )
+    # The page's activities by defect id: primary-key lookups, so the page stays one index walk
+    # of clips (a join would read defects for every clip the walk passes).
+    activities = defect_activities(session, (clip.defect_id for clip, *_ in found[:limit]))
     rows = []
     for clip, camera_name, model_name, reviewer_name in found[:limit]:
         row = {c: getattr(clip, c) for c in ClipOut.model_fields if hasattr(clip, c)}
         row.update(
+            activity=activities.get(clip.defect_id),
             camera=camera_name,
             model_name=model_name,
             reviewer=reviewer_name,

@@ -95,12 +95,20 @@ class DefectOut(_Row):
     figures: dict[str, Any]
     state: str
     state_reason: str | None
+    activity: float | None = Field(
+        description="Around the span when it was queued: 0 still .. 1 busy, from Frigate's "
+        "motion and object counts on the flanking recordings; null when unknown or not queued."
+    )
 
 
 class JobOut(_Row):
     id: int
     defect_id: int
     state: str
+    claim_rank: float = Field(
+        description="Claim order of a queued job, smaller first: 1 - the activity around its "
+        "defect (0.5 when unknown); equal ranks go oldest first."
+    )
     attempts: int
     max_attempts: int
     claimed_by: str | None
@@ -156,6 +164,10 @@ class ClipOut(_Row):
     start_time: dt.datetime
     end_time: dt.datetime
     review_state: str = Field(description="pending, approved or rejected.")
+    activity: float | None = Field(
+        description="Around the repaired defect when it was queued: 0 still .. 1 busy, from "
+        "Frigate's motion and object counts; null when unknown (no Frigate counts)."
+    )
     reviewer: str | None
     reviewed_at: dt.datetime | None
     review_comment: str | None

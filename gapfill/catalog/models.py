@@ -202,6 +202,10 @@ class Defect(Base):
     state: Mapped[str] = mapped_column(String(16), default="open")
     # Why a defect is unrepairable or ignored.
     state_reason: Mapped[str | None] = mapped_column(Text)
+    # How much happened around the span, 0 (still) to 1 (busy), from Frigate's motion and object
+    # counts on the recordings flanking it (gapfill/jobs/activity.py has the formula); NULL while
+    # unknown: not yet queued, or no flanking recording carries Frigate's counts (migration 0005).
+    activity: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -213,6 +217,9 @@ class RepairJob(Base):
     __table_args__ = (
         CheckConstraint(_one_of("state", JOB_STATES), name="state"),
         Index("ix_repair_jobs_state_not_before", "state", "not_before"),
+        # The claim of a queued job walks this in order and stops at the first one due: busiest
+        # periods first, then the longest waiting (migration 0005).
+        Index("ix_repair_jobs_claim_order", "state", "claim_rank", "not_before", "id"),
         # At most one live job per defect, whatever races the workers run.
         Index(
             "uq_repair_jobs_live_defect",
@@ -234,6 +241,11 @@ class RepairJob(Base):
     lease_expires_at: Mapped[dt.datetime | None]
     # Backoff: the job is not claimable before this time.
     not_before: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Claim order, smaller first: 1 - the defect's activity when queued (0.5 when unknown). Kept
+    # as ascending stillness rather than activity so that one ascending index walk gives "most
+    # active, then oldest": an index cannot serve activity DESC, not_before ASC on both
+    # databases without a sort of every queued job. 0.5 for jobs queued before migration 0005.
+    claim_rank: Mapped[float] = mapped_column(Float, default=0.5, server_default=text("0.5"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]

@@ -66,6 +66,9 @@ def defects(
         raise UserError(f"--state: {state!r} is not one of {', '.join(DEFECT_STATES)}")
     with open_catalog(load_settings()) as catalog:
         rows = list_defects(catalog, camera=camera, kind=kind, state=state)
+    if not json_output:
+        for row in rows:
+            row["reason"] = row["state_reason"]  # why ignored or unrepairable, e.g. too still
     emit(
         rows,
         [
@@ -77,8 +80,10 @@ def defects(
             "frame_start",
             "frame_end",
             "state",
+            "activity",
             "detector",
             "path",
+            "reason",
         ],
         json_output,
         title="defects",

@@ -368,6 +368,11 @@ def list_defects(
                     "frame_start": defect.frame_start,
                     "frame_end": defect.frame_end,
                     "state": defect.state,
+                    # Why it is ignored or unrepairable (e.g. too still for repair_min_activity).
+                    "state_reason": defect.state_reason,
+                    # Around the span when queued, 0 still .. 1 busy; None: unknown or not yet
+                    # queued (gapfill/jobs/activity.py).
+                    "activity": defect.activity,
                     "detector": defect.detector,
                     "recording_id": defect.recording_id,
                     "path": path,

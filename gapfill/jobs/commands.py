@@ -51,10 +51,20 @@ MetricsHost = Annotated[
     ),
 ]
 
-LIST_COLUMNS = ["id", "defect_id", "camera", "kind", "state", "tries", "claimed_by", "error"]
+LIST_COLUMNS = [
+    "id",
+    "defect_id",
+    "camera",
+    "kind",
+    "activity",
+    "state",
+    "tries",
+    "claimed_by",
+    "error",
+]
 
 jobs_app = typer.Typer(
-    help="The repair queue: list jobs; `jobs retry ID`, `jobs cancel ID`.",
+    help="The repair queue: list jobs; `jobs queue`, `jobs retry ID`, `jobs cancel ID`.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -79,6 +89,10 @@ def _job_rows(state: str | None) -> list[dict[str, object]]:
                     "kind": defect.kind,
                     "defect_start": defect.start_time,
                     "defect_state": defect.state,
+                    # Around the defect when queued, 0 still .. 1 busy; null: unknown
+                    # (gapfill/jobs/activity.py). Queued jobs are claimed by claim_rank.
+                    "activity": defect.activity,
+                    "claim_rank": job.claim_rank,
                     "state": job.state,
                     "attempts": job.attempts,
                     "max_attempts": job.max_attempts,
@@ -113,11 +127,15 @@ def jobs(
         return
     if state is not None and state not in JOB_STATES:
         raise UserError(f"--state: {state!r} is not one of {', '.join(JOB_STATES)}")
+    from gapfill.jobs.activity import shown
+
     rows = _job_rows(state)
     for row in rows:
         row["tries"] = f"{row['attempts']}/{row['max_attempts']}"
-        if not as_json and row["error"]:
-            row["error"] = str(row["error"]).splitlines()[0][:60]
+        if not as_json:
+            row["activity"] = shown(row["activity"])  # type: ignore[arg-type]
+            if row["error"]:
+                row["error"] = str(row["error"]).splitlines()[0][:60]
     emit(
         rows,
         LIST_COLUMNS,
@@ -131,6 +149,46 @@ def _person() -> str:
         return getpass.getuser()
     except Exception:  # no user name in a bare container
         return "unknown"
+
+
+@jobs_app.command("queue")
+def jobs_queue(
+    defect: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_INT,
+            help="Queue only this defect, whatever its activity, even if it was ignored.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue every open defect now, as the daemon does after each scan and when the repair
+    window opens: busiest periods first; with repair_min_activity, the stiller ones become
+    `ignored` with the reason instead (see `gapfill defects --state ignored`)."""
+    from gapfill.catalog.db import open_catalog
+    from gapfill.jobs import queue
+    from gapfill.jobs.watch import queue_open_retrying
+
+    settings = load_settings()
+    with open_catalog(settings) as catalog:
+        if defect is not None:
+            with catalog.session() as session:
+                job = queue.queue_defect(session, defect)
+                result = {"id": job.id, "defect_id": job.defect_id, "state": job.state}
+            emit_object(result, as_json)
+            return
+        done = queue_open_retrying(catalog, settings.repair_min_activity)
+    emit_object(
+        {
+            "queued": len(done.job_ids),
+            "job_ids": done.job_ids,
+            "ignored": len(done.ignored),
+            "ignored_defect_ids": done.ignored,
+            "repair_min_activity": settings.repair_min_activity,
+        },
+        as_json,
+    )
 
 
 @jobs_app.command("retry")

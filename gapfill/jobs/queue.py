@@ -14,6 +14,7 @@ statements, locks included, are in gapfill.catalog.queries.jobs; the decisions a
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from gapfill.catalog.models import JOB_STATES, RepairJob, utcnow
 from gapfill.catalog.queries import defects as defects_q
 from gapfill.catalog.queries import jobs as jobs_q
 from gapfill.errors import UserError
+from gapfill.jobs import activity
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = dt.timedelta(minutes=10)
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -43,19 +47,41 @@ class Claim:
     worker: str
 
 
-def enqueue(session: Session, defect_ids: list[int], max_attempts: int = 3) -> list[int]:
-    """Queue a job for each open defect that has no live job; returns the new job ids.
-    The partial unique index on repair_jobs makes a racing second enqueue fail, not duplicate."""
+def enqueue(
+    session: Session,
+    defect_ids: list[int],
+    max_attempts: int = 3,
+    measured: dict[int, float | None] | None = None,
+) -> list[int]:
+    """Queue a job for each open defect that has no live job; returns the new job ids. Each job
+    takes its place in the claim order from the activity around its defect (activity.py; from
+    `measured` when the caller already has it). The partial unique index on repair_jobs makes a
+    racing second enqueue fail, not duplicate."""
     job_ids = []
     for defect_id in defect_ids:
         if jobs_q.live_job(session, defect_id) is not None:
             continue
-        job = RepairJob(defect_id=defect_id, state="queued", max_attempts=max_attempts)
+        if measured is not None and defect_id in measured:
+            found = measured[defect_id]
+        else:
+            found = defect_activity(session, defect_id)
+        job = RepairJob(
+            defect_id=defect_id,
+            state="queued",
+            max_attempts=max_attempts,
+            claim_rank=activity.claim_rank(found),
+        )
         session.add(job)
         session.flush()
-        defects_q.mark_defect_queued(session, defect_id)
+        defects_q.mark_defect_queued(session, defect_id, found)
         job_ids.append(job.id)
     return job_ids
+
+
+def defect_activity(session: Session, defect_id: int) -> float | None:
+    """The activity around the defect now (None: unknown), from the catalog's recordings."""
+    flanks = defects_q.flanking_counts(session, defect_id)
+    return activity.activity(activity.FlankCounts(*flank) for flank in flanks)
 
 
 def claim_next(
@@ -65,8 +91,9 @@ def claim_next(
     job_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> Claim | None:
-    """Take the oldest claimable job (queued and past its backoff, or running with an expired
-    lease) and mark it running for `worker`. Commit promptly: the row lock is held until then."""
+    """Take the next claimable job (a running one whose lease expired, oldest first; else a
+    queued one past its backoff, busiest period first, then oldest) and mark it running for
+    `worker`. Commit promptly: the row lock is held until then."""
     now = now or utcnow()
     sqlite_write_lock(session)
     job = jobs_q.next_claimable(session, now, job_id)
@@ -144,11 +171,40 @@ def release(session: Session, claim: Claim) -> bool:
 LIVE_STATES = jobs_q.LIVE_STATES
 
 
-def enqueue_open(session: Session, max_attempts: int = 3) -> list[int]:
-    """Queue a job for every open defect (oldest first); returns the new job ids. The daemon calls
-    this after each scan and at the start of each repair window."""
+@dataclass(frozen=True)
+class Queued:
+    """What one pass over the open defects did."""
+
+    job_ids: list[int]
+    ignored: list[int]  # defects left alone: their activity is below repair_min_activity
+
+
+def queue_open(session: Session, min_activity: float = 0.0, max_attempts: int = 3) -> Queued:
+    """Queue a job for every open defect (oldest first), except those whose known activity is
+    below `min_activity` (repair_min_activity; 0 skips none): they become `ignored` with the
+    reason, and an INFO log line says so, never silently. An unknown activity is never skipped.
+    The daemon calls this after each scan and at the start of each repair window."""
     open_ids = defects_q.defect_ids(session, defects_q.DefectFilter(state="open"))
-    return enqueue(session, open_ids, max_attempts)
+    if min_activity <= 0:
+        return Queued(enqueue(session, open_ids, max_attempts), [])
+    wanted: list[int] = []
+    ignored: list[int] = []
+    measured: dict[int, float | None] = {}
+    for defect_id in open_ids:
+        found = measured[defect_id] = defect_activity(session, defect_id)
+        if found is not None and activity.too_still(found, min_activity):
+            reason = activity.still_reason(found, min_activity)
+            defects_q.mark_defect_ignored(session, defect_id, found, reason)
+            log.info("ignored", extra={"defect_id": defect_id, "reason": reason})
+            ignored.append(defect_id)
+        else:
+            wanted.append(defect_id)
+    return Queued(enqueue(session, wanted, max_attempts, measured), ignored)
+
+
+def enqueue_open(session: Session, max_attempts: int = 3, min_activity: float = 0.0) -> list[int]:
+    """Queue a job for every open defect not too still (queue_open); returns the new job ids."""
+    return queue_open(session, min_activity, max_attempts).job_ids
 
 
 def list_jobs(session: Session, state: str | None = None, limit: int = 1000) -> list[RepairJob]:
@@ -189,6 +245,25 @@ def retry(session: Session, job_id: int, max_attempts: int = 3) -> RepairJob:
     new = session.get(RepairJob, new_id)
     assert new is not None
     return new
+
+
+def queue_defect(session: Session, defect_id: int, max_attempts: int = 3) -> RepairJob:
+    """Queue one defect now, whatever its activity: a person overriding the queue's verdict
+    (ignored as too still, cancelled, unrepairable). Raises UserError when it cannot be."""
+    defect = jobs_q.locked_defect(session, defect_id)
+    if defect is None:
+        raise UserError(f"jobs queue --defect: no defect {defect_id}")
+    if defect.state == "repaired":
+        raise UserError(f"jobs queue --defect: defect {defect_id} is already repaired")
+    live = jobs_q.live_job(session, defect_id)
+    if live is not None:
+        raise UserError(f"jobs queue --defect: defect {defect_id} already has live job {live.id}")
+    defect.state, defect.state_reason = "open", None
+    session.flush()
+    [job_id] = enqueue(session, [defect_id], max_attempts)
+    job = session.get(RepairJob, job_id)
+    assert job is not None
+    return job
 
 
 def cancel(session: Session, job_id: int, by: str) -> RepairJob:

@@ -92,7 +92,7 @@ def repair_window_task() -> None:
             log.warning("repair window missed; its jobs wait for the next window")
             return
         start, end = current
-        queued = queue_open_defects(ctx.catalog)
+        queued = queue_open_defects(ctx.catalog, ctx.settings.repair_min_activity)
         log.info(
             "repair window open",
             extra={"until": end.isoformat(), "queued": queued, "window_start": start.isoformat()},

@@ -24,6 +24,7 @@ from pathlib import Path
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.queries import recordings as recordings_q
 from gapfill.config import Settings
+from gapfill.jobs.queue import Queued
 
 log = logging.getLogger("gapfill.jobs.watch")
 
@@ -187,10 +188,16 @@ def ingest_settled(
     report.problems += len(files.unreadable) + len(files.changed_originals)
 
 
-def queue_open_defects(catalog: Catalog, tries: int = 3) -> int:
-    """Queue every open defect; returns how many jobs were added. Another process queueing the
-    same defect at the same moment trips the one-live-job index and rolls this transaction
-    back: the next try sees its job and skips that defect."""
+def queue_open_defects(catalog: Catalog, min_activity: float = 0.0, tries: int = 3) -> int:
+    """Queue every open defect not stiller than `min_activity` (repair_min_activity; the others
+    become ignored); returns how many jobs were added."""
+    return len(queue_open_retrying(catalog, min_activity, tries).job_ids)
+
+
+def queue_open_retrying(catalog: Catalog, min_activity: float = 0.0, tries: int = 3) -> Queued:
+    """queue.queue_open in a transaction of its own. Another process queueing the same defect at
+    the same moment trips the one-live-job index and rolls this transaction back: the next try
+    sees its job and skips that defect."""
     from sqlalchemy.exc import IntegrityError
 
     from gapfill.jobs import queue
@@ -198,11 +205,11 @@ def queue_open_defects(catalog: Catalog, tries: int = 3) -> int:
     for attempt in range(tries):
         try:
             with catalog.session() as session:
-                return len(queue.enqueue_open(session))
+                return queue.queue_open(session, min_activity)
         except IntegrityError:
             if attempt == tries - 1:
                 raise
-    return 0
+    return Queued([], [])
 
 
 def ingest_from_frigate(
@@ -262,7 +269,7 @@ def watch_once(
         log.exception("scan failed")
         report.problems += 1
     try:
-        report.queued = queue_open_defects(catalog)
+        report.queued = queue_open_defects(catalog, settings.repair_min_activity)
     except Exception:
         log.exception("queueing open defects failed")
     report.newest_scanned_ns = newest_scanned_mtime_ns(catalog)

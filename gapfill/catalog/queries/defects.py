@@ -138,5 +138,68 @@ def defect_times(
     return [(i, start, end) for i, start, end in session.execute(query)]
 
 
-def mark_defect_queued(session: Session, defect_id: int) -> None:
-    session.execute(update(Defect).where(Defect.id == defect_id).values(state="queued"))
+def mark_defect_queued(session: Session, defect_id: int, activity: float | None = None) -> None:
+    """The defect has a live job now; `activity` is what the queue found around it."""
+    session.execute(
+        update(Defect).where(Defect.id == defect_id).values(state="queued", activity=activity)
+    )
+
+
+def mark_defect_ignored(session: Session, defect_id: int, activity: float, reason: str) -> None:
+    """The queue leaves the defect alone, for `reason`; only while it is still open."""
+    session.execute(
+        update(Defect)
+        .where(Defect.id == defect_id, Defect.state == "open")
+        .values(state="ignored", state_reason=reason, activity=activity)
+    )
+
+
+def flanking_counts(session: Session, defect_id: int) -> list[tuple[int | None, int | None, float]]:
+    """(Frigate motion, Frigate objects, seconds) of the recordings flanking the defect: the
+    camera's recording starting at or before the defect's start, and the first one starting at
+    or after its end (one row when they are the same file). Each is one step down
+    ix_recordings_camera_start, however long the camera's history."""
+    defect = session.get(Defect, defect_id)
+    if defect is None:
+        return []
+    columns = (
+        Recording.id,
+        Recording.frigate_motion,
+        Recording.frigate_objects,
+        Recording.duration_s,
+        Recording.start_time,
+        Recording.end_time,
+    )
+    mine = Recording.camera_id == defect.camera_id
+    before = session.execute(
+        select(*columns)
+        .where(mine, Recording.start_time <= defect.start_time)
+        .order_by(Recording.start_time.desc())
+        .limit(1)
+    ).first()
+    after = session.execute(
+        select(*columns)
+        .where(mine, Recording.start_time >= defect.end_time)
+        .order_by(Recording.start_time)
+        .limit(1)
+    ).first()
+    found = {row.id: row for row in (before, after) if row is not None}
+    return [
+        (
+            row.frigate_motion,
+            row.frigate_objects,
+            # A recording's duration is its decoded length; one that could not be decoded has
+            # none, and the span its name and Frigate imply stands in.
+            row.duration_s or (row.end_time - row.start_time).total_seconds(),
+        )
+        for row in found.values()
+    ]
+
+
+def defect_activities(session: Session, ids: Iterable[int]) -> dict[int, float | None]:
+    """defect id -> its activity, for the given ids (primary-key lookups)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(select(Defect.id, Defect.activity).where(Defect.id.in_(wanted)))
+    return {defect_id: value for defect_id, value in rows}
