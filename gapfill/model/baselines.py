@@ -272,24 +272,45 @@ class FirstGuess:
 
     def frames(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real."""
-        n = self.n_missing
-        out = np.empty((count, *self.plate.shape), np.uint8)
-        known = np.zeros(count, dtype=bool)
-        for i, k in enumerate(range(first, first + count)):
-            if k >= n and k - n < len(self.after):
-                out[i], known[i] = self.after[k - n], True
-                continue
-            k_hole = min(k, n - 1)  # past the real frames after the hole: its last guess again
-            t = (k_hole + 1) / (n + 1)
-            if self.interpolator is None:
-                moving = self.held
-            else:
-                crossfade = (1 - t) * self.interpolator.first + t * self.interpolator.last
-                flow = self.interpolator.frame(t)
-                moving = self.still * crossfade + (1 - self.still) * flow
-            p = self.plate_share[k_hole] * self.support
-            out[i] = _to_uint8((1.0 - p) * moving + p * self.plate)
-        return out, known
+        return guess_frames(
+            first, count, self.n_missing, self.after, self._render, self.plate.shape
+        )
+
+    def _render(self, k: int) -> np.ndarray:
+        """Hole frame k, (H,W,3) float32."""
+        t = (k + 1) / (self.n_missing + 1)
+        if self.interpolator is None:
+            moving = self.held
+        else:
+            crossfade = (1 - t) * self.interpolator.first + t * self.interpolator.last
+            flow = self.interpolator.frame(t)
+            moving = self.still * crossfade + (1 - self.still) * flow
+        p = self.plate_share[k] * self.support
+        return (1.0 - p) * moving + p * self.plate
+
+
+def guess_frames(
+    first: int,
+    count: int,
+    n_missing: int,
+    after: np.ndarray,
+    render: Callable[[int], np.ndarray],
+    shape: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """A run of a first guess's frames, as every guess gives them to the fill loop.
+
+    Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real. Indices
+    at or past n_missing lie after the hole: the real frames of `after`, flagged known; past
+    those, the hole's last frame again. render(k) draws hole frame k, float32 of `shape` (H,W,3).
+    """
+    out = np.empty((count, *shape), np.uint8)
+    known = np.zeros(count, dtype=bool)
+    for i, k in enumerate(range(first, first + count)):
+        if k >= n_missing and k - n_missing < len(after):
+            out[i], known[i] = after[k - n_missing], True
+        else:
+            out[i] = _to_uint8(render(min(k, n_missing - 1)))
+    return out, known
 
 
 def plate_support(

@@ -41,6 +41,7 @@ from gapfill.model.baselines import (
     PLATE_CONTEXT,
     FirstGuess,
     check_gap_inputs,
+    guess_frames,
     median_plate,
 )
 from gapfill.model.motion_analysis import (
@@ -439,21 +440,11 @@ class MotionFill:
         return self._render(k)[1]
 
     def frames(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real.
-
-        As FirstGuess.frames: indices at or past n_missing are the real frames of `after`
-        (flagged known); past those, the hole's last frame again.
-        """
-        n = self.n_missing
-        out = np.empty((count, *self.plate.shape), np.uint8)
-        known = np.zeros(count, dtype=bool)
-        for i, k in enumerate(range(first, first + count)):
-            if k >= n and k - n < len(self.after):
-                out[i], known[i] = self.after[k - n], True
-                continue
-            frame, _ = self._render(min(k, n - 1))
-            out[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-        return out, known
+        """Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real;
+        as FirstGuess.frames (baselines.guess_frames)."""
+        return guess_frames(
+            first, count, self.n_missing, self.after, lambda k: self._render(k)[0], self.plate.shape
+        )
 
 
 def _fade(distance: int, span: int) -> float:
