@@ -62,9 +62,10 @@ def test_filler_reproduces_a_static_scene_exactly(name: str) -> None:
         (np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 3), np.uint8), 0, "n_missing"),
     ],
 )
-def test_bad_input_is_a_user_error(before, after, n_missing, message) -> None:
+@pytest.mark.parametrize("name", FILLER_NAMES)
+def test_bad_input_is_a_user_error(name: str, before, after, n_missing, message) -> None:
     with pytest.raises(UserError, match=message):
-        crossfade(before, after, n_missing, 25.0)
+        BASELINES[name](before, after, n_missing, 25.0)
 
 
 def test_background_plate_beats_crossfade_on_a_long_span_of_a_fixed_camera() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gapfill.errors import UserError
 from gapfill.model import motion_fill
 from gapfill.model.baselines import BASELINES, FirstGuess, background_plate
 from gapfill.model.metrics import psnr
@@ -120,21 +119,6 @@ def test_a_panning_camera_gets_the_first_guess() -> None:
     assert not filler.fixed_camera and not filler.tracks and not filler.layers
     guess = FirstGuess(before, after, 6).frames(0, 6)[0]
     assert np.abs(filler.frames(0, 6)[0].astype(int) - guess).max() <= 1  # float rounding
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "n_missing", "message"),
-    [
-        (np.zeros((0, 8, 8, 3), np.uint8), np.zeros((0, 8, 8, 3), np.uint8), 2, "both are empty"),
-        (np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 8, 8, 3), np.uint8), 2, "uint8"),
-        (np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8, 3), np.uint8), 2, "shape"),
-        (np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 8, 9, 3), np.uint8), 2, "sizes differ"),
-        (np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 3), np.uint8), 0, "n_missing"),
-    ],
-)
-def test_bad_input_is_a_user_error(before, after, n_missing, message) -> None:
-    with pytest.raises(UserError, match=message):
-        MotionFill(before, after, n_missing)
 
 
 def test_frames_follow_first_guess_semantics() -> None:
