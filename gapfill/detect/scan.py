@@ -33,8 +33,7 @@ from gapfill.catalog.queries.cameras import option_camera_id
 from gapfill.catalog.queries.defects import DefectFilter
 from gapfill.catalog.queries.recordings import (
     coverage_rows,
-    first_readable_start_after,
-    last_readable_start_before,
+    neighbouring_readable_start,
     recordings_to_scan,
 )
 from gapfill.config import DetectionSettings, Settings
@@ -326,8 +325,8 @@ def _store_recording_gaps(
     """Holes between the camera's recordings around the scanned ones, written afresh."""
     assert state.scanned_from is not None and state.scanned_to is not None
     # The scanned stretch, widened to the neighbouring recordings on each side.
-    before = last_readable_start_before(session, camera_id, state.scanned_from)
-    after = first_readable_start_after(session, camera_id, state.scanned_to)
+    before = neighbouring_readable_start(session, camera_id, state.scanned_from, later=False)
+    after = neighbouring_readable_start(session, camera_id, state.scanned_to, later=True)
     low, high = before or state.scanned_from, after or state.scanned_to
     coverage = [
         Coverage(rid, start.timestamp(), end.timestamp(), status != "unreadable")

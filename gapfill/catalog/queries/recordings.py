@@ -73,34 +73,17 @@ def recordings_to_scan(
     return list(session.scalars(query.order_by(Recording.camera_id, Recording.start_time)))
 
 
-def last_readable_start_before(
-    session: Session, camera_id: int, moment: dt.datetime
+def neighbouring_readable_start(
+    session: Session, camera_id: int, moment: dt.datetime, later: bool
 ) -> dt.datetime | None:
-    """Start of the camera's latest readable recording that starts before `moment`."""
+    """Start of the camera's readable recording nearest `moment` that starts strictly before it
+    (later=False) or strictly after it (later=True); None when there is none."""
+    side = Recording.start_time > moment if later else Recording.start_time < moment
+    order = Recording.start_time if later else Recording.start_time.desc()
     return session.scalar(
         select(Recording.start_time)
-        .where(
-            Recording.camera_id == camera_id,
-            Recording.start_time < moment,
-            Recording.status != "unreadable",
-        )
-        .order_by(Recording.start_time.desc())
-        .limit(1)
-    )
-
-
-def first_readable_start_after(
-    session: Session, camera_id: int, moment: dt.datetime
-) -> dt.datetime | None:
-    """Start of the camera's earliest readable recording that starts after `moment`."""
-    return session.scalar(
-        select(Recording.start_time)
-        .where(
-            Recording.camera_id == camera_id,
-            Recording.start_time > moment,
-            Recording.status != "unreadable",
-        )
-        .order_by(Recording.start_time)
+        .where(Recording.camera_id == camera_id, side, Recording.status != "unreadable")
+        .order_by(order)
         .limit(1)
     )
 
