@@ -149,3 +149,21 @@ def test_motion_is_a_registered_baseline() -> None:
     before, _, after = cut(video, 4)
     out = BASELINES["motion"](before, after, 4, 10.0)
     assert out.shape == (4, HEIGHT, WIDTH, 3) and out.dtype == np.uint8
+
+
+def test_frames_drawn_on_several_threads_are_those_drawn_on_one(monkeypatch) -> None:
+    """The plate and the frames are split across threads (baselines.worker_threads); each frame
+    has its own scratch canvas, so the result is the same frame for frame, bit for bit."""
+    from gapfill.model import baselines
+    from gapfill.model.first_guess import MotionGuess
+    from gapfill.synth.scene import Scene
+
+    video = Scene(4243, width=192, height=144, fps=10.0).render(0, 2 * 24 + 20)
+    before, after = video[:24], video[24 + 20 :]
+    drawn = {}
+    for threads in (1, 4):
+        monkeypatch.setattr(baselines, "worker_threads", lambda threads=threads: threads)
+        guess = MotionGuess(before, after, 20)
+        assert guess.base.tracks or guess.base.layers, "the scene should have something moving"
+        drawn[threads] = np.concatenate([guess.frames(0, 20)[0], guess.frames(18, 6)[0]])
+    np.testing.assert_array_equal(drawn[1], drawn[4])

@@ -25,7 +25,9 @@ empty (Tb or Ta = 0) but not both; the result is (n_missing,H,W,3) uint8. Frame 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -44,6 +46,9 @@ Filler = Callable[[np.ndarray, np.ndarray, int, float], np.ndarray]
 PLATE_CONTEXT = 32
 PLATE_TAU = 8.0
 MEDIAN_CHUNK = 1 << 16  # pixel values per partition in median_plate (fits a CPU cache)
+# Threads for the per-pixel and per-frame work at source size (numpy's partition and OpenCV's
+# remap release the GIL): the cores this process may use, at most MAX_THREADS.
+MAX_THREADS = 4
 # FirstGuess: where before[-1] and after[0] differ by less than STILL_LOW grey levels (luma,
 # Gaussian-blurred) the pixel is still; above STILL_HIGH it moved; linear in between. These and
 # the SUPPORT_ figures are set by hand from the grey-level noise of the footage, not tuned.
@@ -114,6 +119,15 @@ def crossfade(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float)
     return _to_uint8(_crossfade_float(before, after, n_missing))
 
 
+def worker_threads() -> int:
+    """Threads for work split by pixels or frames: the cores this process may use, capped.
+
+    A pool is made per call, never kept: a training data worker forked from this process would
+    inherit a kept pool without its threads, and wait on it for ever.
+    """
+    return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
+
+
 def median_plate(before: np.ndarray, after: np.ndarray, context: int = PLATE_CONTEXT) -> np.ndarray:
     """Per-pixel temporal median of the last/first `context` frames of each side: (H,W,3) uint8."""
     frames = np.concatenate([before[-context:], after[:context]], axis=0)
@@ -121,14 +135,18 @@ def median_plate(before: np.ndarray, after: np.ndarray, context: int = PLATE_CON
     flat = frames.reshape(count, -1)
     plate = np.empty(flat.shape[1], np.uint8)
     middle = sorted({(count - 1) // 2, count // 2})
+
     # np.median(frames, axis=0) exactly (the mean of the two middle values, truncated to uint8),
     # a third faster at 1280x720: each chunk is transposed so that a pixel's values are contiguous
-    # for the partition, instead of one frame apart.
-    for start in range(0, flat.shape[1], MEDIAN_CHUNK):
+    # for the partition, instead of one frame apart. Chunks are independent: one per thread.
+    def median_of_chunk(start: int) -> None:
         block = np.ascontiguousarray(flat[:, start : start + MEDIAN_CHUNK].T)
         block.partition(middle, axis=1)
         low, high = block[:, middle[0]], block[:, middle[-1]]
         plate[start : start + MEDIAN_CHUNK] = (low.astype(np.uint16) + high) // 2
+
+    with ThreadPoolExecutor(worker_threads()) as pool:
+        list(pool.map(median_of_chunk, range(0, flat.shape[1], MEDIAN_CHUNK)))
     return plate.reshape(frames.shape[1:])
 
 
@@ -301,15 +319,28 @@ def guess_frames(
 
     Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real. Indices
     at or past n_missing lie after the hole: the real frames of `after`, flagged known; past
-    those, the hole's last frame again. render(k) draws hole frame k, float32 of `shape` (H,W,3).
+    those, the hole's last frame again. render(k) draws hole frame k, float32 of `shape` (H,W,3);
+    it is called from several threads at once.
     """
     out = np.empty((count, *shape), np.uint8)
     known = np.zeros(count, dtype=bool)
-    for i, k in enumerate(range(first, first + count)):
+
+    def draw(i: int) -> None:
+        k = first + i
         if k >= n_missing and k - n_missing < len(after):
             out[i], known[i] = after[k - n_missing], True
         else:
             out[i] = _to_uint8(render(min(k, n_missing - 1)))
+
+    # Frames are independent of each other (render must be safe to call from several threads):
+    # at 1280x720 a frame is mostly whole-picture numpy and OpenCV work, which runs in parallel.
+    threads = min(worker_threads(), count)
+    if threads == 1:
+        for i in range(count):
+            draw(i)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(draw, range(count)))
     return out, known
 
 

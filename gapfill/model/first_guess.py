@@ -55,12 +55,15 @@ class MotionGuess:
         out, known = self.base.frames(first, count)
         if not self.periodic.regions:
             return out, known
+        # Only the box round the periodic regions is converted and painted: the rest of the frame
+        # would come back unchanged.
+        y0, y1, x0, x1 = self.periodic.extent()
         for i, k in enumerate(range(first, first + count)):
             if known[i]:
                 continue
-            canvas = out[i].astype(np.float32)
-            self.periodic.paint(min(k, self.n_missing - 1), canvas)
-            out[i] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+            canvas = out[i, y0:y1, x0:x1].astype(np.float32)
+            self.periodic.paint(min(k, self.n_missing - 1), canvas, origin=(y0, x0))
+            out[i, y0:y1, x0:x1] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
         return out, known
 
 

@@ -32,6 +32,7 @@ Those stay at the plate (or a cross-dissolve in place) and are what a learned mo
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -300,7 +301,9 @@ class MotionFill:
         self.tracks += [self._track(None, b) for j, b in enumerate(ends) if j not in paired_ends]
         self._background_parts()
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._canvas = Canvas(height, width)
+        # Frames are rendered on several threads at once (baselines.guess_frames): each its own
+        # canvas, whose buffers are its scratch space.
+        self._canvases = threading.local()
 
     def _steady_layer(
         self,
@@ -395,7 +398,9 @@ class MotionFill:
 
         # Steady layers: each end frame's moving part shifted toward frame k; where only one end
         # reaches (the other shifted off the picture) that one alone.
-        canvas = self._canvas
+        canvas = getattr(self._canvases, "canvas", None)
+        if canvas is None:
+            canvas = self._canvases.canvas = Canvas(height, width)
         for layer in self.layers:
             for sprite, shift, weight in (
                 (layer.start, layer.velocity * (k + 1), 1 - t if two_sided else 1.0),

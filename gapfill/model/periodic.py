@@ -159,22 +159,33 @@ class PeriodicLayer:
                 checks.append((-j, y_before[-1 - j], "after"))
         if not checks:  # one-sided context: nothing to check against; trust the profile
             return period, np.zeros(inside.shape, np.float32)
-        frames = {"before": y_before, "after": y_after}
+        # Only the region and a margin are compared: its weight reaches one pixel past it
+        # (the rim) and the error there is pooled over PROFILE_BOX, so the margin makes the
+        # result the same as over the whole picture, at the cost of the region's size.
+        ys, xs = np.nonzero(inside)
+        margin = 1 + PROFILE_BOX // 2
+        crop = (
+            slice(max(ys.min() - margin, 0), ys.max() + margin + 1),
+            slice(max(xs.min() - margin, 0), xs.max() + margin + 1),
+        )
+        frames = {"before": y_before[:, crop[0], crop[1]], "after": y_after[:, crop[0], crop[1]]}
+        inside_crop = inside[crop]
         best = None
         for candidate in period * (1 + np.linspace(-REFINE_SPAN, REFINE_SPAN, REFINE_STEPS)):
-            errors = np.zeros(inside.shape, np.float32)
+            errors = np.zeros(inside_crop.shape, np.float32)
             for time, truth, side in checks:
                 source = self.source_time(time, float(candidate), side)
                 if source is None:
                     errors += 255.0
                     continue
-                errors += np.abs(self._at(frames[side], source, side) - truth)
+                errors += np.abs(self._at(frames[side], source, side) - truth[crop])
             errors /= len(checks)
-            score = float(errors[inside].mean())
+            score = float(errors[inside_crop].mean())
             if best is None or score < best[0]:
                 best = (score, float(candidate), errors)
-        box = (PROFILE_BOX, PROFILE_BOX)
-        return best[1], cv2.blur(best[2], box)
+        pooled = np.zeros(inside.shape, np.float32)  # outside the margin the weight is zero anyway
+        pooled[crop] = cv2.blur(best[2], (PROFILE_BOX, PROFILE_BOX))
+        return best[1], pooled
 
     def _at(self, frames: np.ndarray, source: float, side: str) -> np.ndarray:
         """The side's frame at fractional time `source`, blending the two around it."""
@@ -188,8 +199,23 @@ class PeriodicLayer:
         return (1 - frac) * frames[low].astype(np.float32) + frac * frames[high].astype(np.float32)
 
     # -- rendering ------------------------------------------------------------------------------
-    def paint(self, k: int, canvas: np.ndarray) -> None:
-        """Blend the periodic regions of hole frame k into `canvas` ((H,W,3) float32), in place."""
+    def extent(self) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1): the box round every region, where `paint` may change anything."""
+        boxes = np.array([region.box for region in self.regions])
+        return (
+            int(boxes[:, 0].min()),
+            int(boxes[:, 1].max()),
+            int(boxes[:, 2].min()),
+            int(boxes[:, 3].max()),
+        )
+
+    def paint(self, k: int, canvas: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
+        """Blend the periodic regions of hole frame k into `canvas` ((h,w,3) float32), in place.
+
+        origin: where the canvas's top-left pixel sits in the frame (a canvas may be a crop that
+        holds `extent()`, so that a 1080p frame is not converted whole for a small lamp).
+        """
+        oy, ox = origin
         time = k + 1.0
         nearer = "before" if time <= (self.n_missing + 1) / 2 else "after"
         for region in self.regions:
@@ -209,7 +235,8 @@ class PeriodicLayer:
             crops = frames[:, y0:y1, x0:x1]
             picture = self._at(crops, source, side)
             w = region.weight
-            canvas[y0:y1, x0:x1] = (1 - w) * canvas[y0:y1, x0:x1] + w * picture
+            rows, cols = slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox)
+            canvas[rows, cols] = (1 - w) * canvas[rows, cols] + w * picture
 
     def coverage(self, shape: tuple[int, int]) -> np.ndarray:
         """(H, W) float32: how much of each pixel the layer paints (the same for every frame)."""
