@@ -8,7 +8,7 @@ and prints both beside their ratio to eager torch (x > 1: faster than torch), an
 the backend's fill against torch's under the same seed. Backends are timed in turn within each
 repeat, so that other load on the machine slows them all alike; medians are reported.
 
-Model: --model DIR, else the shipped checkpoint (gapfill/model/default) when present, else a
+Model: --model DIR, else the shipped checkpoint (gapfill/network/default) when present, else a
 random-initialised default-size MaltConfig() (timings are the same; PSNR figures then only say
 that the graphs compute the same thing). The ONNX export is made into a temporary folder unless
 --export DIR names an existing one.
@@ -34,7 +34,7 @@ SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
 def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, str]:
     """The checkpoint folder to measure and a phrase saying where it came from."""
-    from gapfill.model.config import WEIGHTS_NAME, default_checkpoint_dir
+    from gapfill.network.config import WEIGHTS_NAME, default_checkpoint_dir
 
     if model is not None:
         return model, str(model)
@@ -43,9 +43,9 @@ def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, s
         return shipped, f"shipped {shipped}"
     import torch
 
-    from gapfill.model.checkpoint import save_model
-    from gapfill.model.config import MaltConfig
-    from gapfill.model.malt import Malt
+    from gapfill.network.checkpoint import save_model
+    from gapfill.network.config import MaltConfig
+    from gapfill.network.malt import Malt
 
     torch.manual_seed(0)
     folder = scratch / "random-init"
@@ -54,7 +54,7 @@ def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, s
 
 
 def build_backends(checkpoint: Path, export: Path, threads: int) -> dict[str, Any]:
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.onnx_backend import OnnxBackend
     from gapfill.runtime.torch_backend import TorchBackend
 
@@ -102,7 +102,7 @@ def time_fill(
     backends: dict[str, Any], span: int, repeats: int
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Median seconds per fill of a `span`-frame hole, interleaved; and each backend's frames."""
-    from gapfill.model.generate import fill_working
+    from gapfill.fill.generate import fill_working
     from gapfill.synth.scene import Scene
 
     config = next(iter(backends.values())).config

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from malt_export import TINY, tiny_model
 
 from exporters.onnx import GRAPH_NAMES, PARITY_BOUNDS, export_onnx, parity, random_inputs
-from gapfill.model.checkpoint import save_model
+from gapfill.network.checkpoint import save_model
 from gapfill.runtime.onnx_backend import OnnxBackend
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
+from gapfill.network.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,
@@ -243,7 +243,7 @@ def export_onnx(
     import onnxruntime
     import torch
 
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
 
     model = load_model(checkpoint)  # UserError for corrupt or mismatched weights
     config = model.config

@@ -27,7 +27,7 @@ import numpy as np
 
 from exporters.onnx import check_output_folder, move_in, parity, random_inputs
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME
+from gapfill.network.config import CONFIG_NAME
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,

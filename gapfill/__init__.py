@@ -18,7 +18,7 @@ from gapfill.errors import GapfillError, UserError
 
 if TYPE_CHECKING:
     from gapfill.detect.recording import scan_file
-    from gapfill.model.fill import fill_gap
+    from gapfill.fill.fill_gap import fill_gap
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ __all__ = ["GapfillError", "UserError", "__version__", "fill_gap", "scan_file"]
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
-    "fill_gap": "gapfill.model.fill",
+    "fill_gap": "gapfill.fill.fill_gap",
     "scan_file": "gapfill.detect.recording",
 }
 

@@ -14,9 +14,9 @@ from malt_export import TINY, cli_output, footage, tiny_checkpoint, tiny_model
 
 from exporters.onnx import PARITY_BOUNDS, export_onnx, parity, random_inputs
 from gapfill.errors import UserError
-from gapfill.model.config import WEIGHTS_NAME
-from gapfill.model.generate import to_model_frames
-from gapfill.model.sampler import alpha_sigma
+from gapfill.fill.generate import to_model_frames
+from gapfill.network.config import WEIGHTS_NAME
+from gapfill.network.sampler import alpha_sigma
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,

@@ -24,7 +24,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Defect, ProvenanceEvent, SyntheticClip, SyntheticSpan
 from gapfill.cli import app
 from gapfill.media.probe import sha256_file
-from gapfill.model.config import CONFIG_NAME, read_config
+from gapfill.network.config import CONFIG_NAME, read_config
 from gapfill.provenance.sidecar import read_sidecar
 from gapfill.repair import run as repair_run
 from gapfill.repair.marks import MARK_COLOUR

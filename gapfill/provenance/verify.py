@@ -379,7 +379,7 @@ class _Checker:
         if path not in self._hashes:
             try:
                 if path.is_dir():
-                    from gapfill.model.checkpoint import checkpoint_sha256
+                    from gapfill.network.checkpoint import checkpoint_sha256
 
                     self._hashes[path] = checkpoint_sha256(path)
                 else:

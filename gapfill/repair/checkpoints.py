@@ -1,7 +1,7 @@
 """Which MALT checkpoint repairs a camera, and its row in the catalog's `models` table.
 
 Every clip names the exact model that made it by the sha256 of its checkpoint folder (config +
-weights, gapfill.model.checkpoint.checkpoint_sha256), so a model is registered before its first
+weights, gapfill.network.checkpoint.checkpoint_sha256), so a model is registered before its first
 repair, with a `model` provenance event. A camera with a fine-tuned child model
 (cameras.default_model_id) uses it; every other camera uses the configured `model_path`, else the
 checkpoint shipped in the package.
@@ -20,8 +20,8 @@ from gapfill.catalog.models import Camera, Model
 from gapfill.catalog.queries.checkpoints import model_by_name, model_by_sha256
 from gapfill.config import Settings
 from gapfill.errors import UserError
-from gapfill.model.checkpoint import checkpoint_sha256
-from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, default_checkpoint_dir, read_config
+from gapfill.network.checkpoint import checkpoint_sha256
+from gapfill.network.config import CONFIG_NAME, WEIGHTS_NAME, default_checkpoint_dir, read_config
 from gapfill.provenance.chain import append_event, lock_chain
 
 DEFAULT_MODEL_NAME = "malt-default"

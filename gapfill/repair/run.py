@@ -4,7 +4,7 @@ The order is what keeps a crash harmless and the catalog honest:
 1. plan (read-only): the real frames before and after, at source resolution; the originals'
    sha256 are checked against the catalog before they are used and again after the clip is
    written, so a fill is never made from footage that changed since ingest;
-2. fill: MALT predicts the missing frames (gapfill.model.fill.fill_gap);
+2. fill: MALT predicts the missing frames (gapfill.fill.fill_gap.fill_gap);
 3. write the signed clip under a hidden pending name `.<clip>.pending.part` (atomic, fsynced);
 4. one transaction: synthetic_clips + synthetic_spans rows (naming the final path), the defect
    set to `repaired`, and the `repair` provenance event;
@@ -44,9 +44,9 @@ from gapfill.catalog.queries.clips import clip_files
 from gapfill.catalog.queries.provenance import first_payload
 from gapfill.config import Settings
 from gapfill.errors import UserError
+from gapfill.fill.fill_gap import fill_gap, resolve_backend
 from gapfill.media.encode import fsync_directory
 from gapfill.media.probe import sha256_file
-from gapfill.model.fill import fill_gap, resolve_backend
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (

@@ -3,7 +3,7 @@
     from gapfill.runtime import select_backend
     backend = select_backend("auto", checkpoint_dir)   # backend.name: "tensorrt", "onnx", "torch"
 
-Every backend has what the segment loop (gapfill.model.generate) uses: encode, denoise,
+Every backend has what the segment loop (gapfill.fill.generate) uses: encode, denoise,
 update_memory, decode, initial_memory (numpy float32, batch first), `.config` (MaltConfig), and
 `.name` and `.provider` for the logs. Nothing heavy is imported here: torch, onnxruntime and
 tensorrt are imported by the backend that needs them, when it is built.
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from gapfill.errors import UserError
-from gapfill.model.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
-from gapfill.model.device import check_device, resolve_device
-from gapfill.model.generate import Backend as LoopBackend
+from gapfill.fill.generate import Backend as LoopBackend
+from gapfill.network.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
+from gapfill.runtime.device import check_device, resolve_device
 from gapfill.runtime.manifest import (
     DEFAULT_ONNX_SUBDIR,
     DEFAULT_TENSORRT_SUBDIR,
@@ -42,7 +42,7 @@ BACKEND_KINDS = ("auto", "torch", "onnx", "tensorrt")
 
 @runtime_checkable
 class Backend(LoopBackend, Protocol):
-    """The segment loop's Backend (gapfill.model.generate) plus the names the logs report."""
+    """The segment loop's Backend (gapfill.fill.generate) plus the names the logs report."""
 
     config: MaltConfig
     name: str
@@ -126,7 +126,7 @@ def _build(kind: str, found: _Found, device: str, precision: str, threads: int |
         if found.onnx is None:
             raise UserError(_missing(found, "ONNX export", "gapfill export onnx"))
         return OnnxBackend(found.onnx, device=device, precision=precision, threads=threads)
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.torch_backend import TorchBackend
 
     if found.checkpoint is None:

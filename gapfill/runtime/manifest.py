@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME, MaltConfig, read_config
+from gapfill.network.config import CONFIG_NAME, MaltConfig, read_config
 
 MANIFEST_NAME = "manifest.json"
 INITIAL_MEMORY_NAME = "initial_memory.npy"

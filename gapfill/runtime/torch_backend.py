@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gapfill.model.config import MaltConfig
-from gapfill.model.malt import Malt
+from gapfill.network.config import MaltConfig
+from gapfill.network.malt import Malt
 
 
 class TorchBackend:
