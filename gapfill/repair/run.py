@@ -42,6 +42,7 @@ from gapfill.catalog.models import (
 )
 from gapfill.catalog.queries.clips import clip_files
 from gapfill.catalog.queries.provenance import first_payload
+from gapfill.checkpoint_registry import model_for_camera
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.fill.fill_gap import fill_gap, resolve_backend
@@ -60,7 +61,6 @@ from gapfill.provenance.facts import (
     repair_event_payload,
 )
 from gapfill.provenance.sidecar import sidecar_path, write_sidecar
-from gapfill.repair.checkpoints import model_for_camera
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
 from gapfill.runtime import Backend

@@ -2,5 +2,5 @@
 curriculum and the trainer, publishing the shipped checkpoint, and per-camera fine-tuning.
 
 Fine-tuning (finetune, with finetune_footage and finetune_validation) trains a child of a
-camera's model on that camera's own good footage and registers it (gapfill.repair.checkpoints).
+camera's model on that camera's own good footage and registers it (gapfill.checkpoint_registry).
 """

@@ -28,11 +28,11 @@ from typing import Any
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.catalog.models import Model
 from gapfill.catalog.queries.cameras import camera_by_name
+from gapfill.checkpoint_registry import configured_checkpoint, register_model
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.network.checkpoint import checkpoint_sha256
 from gapfill.network.config import WEIGHTS_NAME, MaltConfig, read_config
-from gapfill.repair.checkpoints import configured_checkpoint, register_model
 from gapfill.training.data import TARGET_FPS, RealShot, load_training_clips
 from gapfill.training.finetune_footage import Footage, camera_footage
 from gapfill.training.finetune_validation import HeldOut, Validation, hold_out, validate
