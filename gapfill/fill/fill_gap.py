@@ -23,8 +23,10 @@ from gapfill.errors import UserError
 from gapfill.fill.baselines import check_gap_inputs
 from gapfill.fill.compose import compose_to_source
 from gapfill.fill.first_guess import MotionGuess
-from gapfill.fill.generate import DEFAULT_CONTEXT_SEGMENTS, Backend, fill_working
+from gapfill.fill.generate import DEFAULT_CONTEXT_SEGMENTS, fill_working
 from gapfill.network.config import default_checkpoint_dir
+from gapfill.runtime import select_backend
+from gapfill.runtime.backend import Backend
 from gapfill.training.clips import resize_frames
 
 if TYPE_CHECKING:
@@ -37,9 +39,6 @@ DEFAULT_MEMORY_BUDGET = 4 << 30
 @functools.lru_cache(maxsize=4)
 def _load_backend(folder: str, stamp: tuple[float, ...], kind: str, device: str) -> Backend:
     # `stamp` is part of the cache key: a checkpoint or export rewritten in place is loaded again.
-    # gapfill.runtime is imported here, not at the top: the model package must not depend on it.
-    from gapfill.runtime import select_backend
-
     return select_backend(kind, Path(folder), device=device)
 
 

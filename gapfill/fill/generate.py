@@ -14,43 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import Protocol
 
 import numpy as np
 
 from gapfill.fill.allocator import release_free_heap
 from gapfill.fill.first_guess import Guess, MotionGuess
 from gapfill.fill.guide import known_fraction
-from gapfill.network.config import MaltConfig
 from gapfill.network.sampler import alpha_sigma, ddim_sample
+from gapfill.runtime.backend import Backend
 
 # Context frames before the gap turned into memory by default (4 segments).
 DEFAULT_CONTEXT_SEGMENTS = 4
-
-
-class Backend(Protocol):
-    """What the loop needs from an inference engine; arrays are float32, batch first."""
-
-    config: MaltConfig
-
-    def encode(self, frames: np.ndarray) -> np.ndarray: ...
-
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray: ...
-
-    def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray: ...
-
-    def decode(self, z: np.ndarray) -> np.ndarray: ...
-
-    def initial_memory(self, batch: int) -> np.ndarray: ...
 
 
 def to_model_frames(frames: np.ndarray) -> np.ndarray:

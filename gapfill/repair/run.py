@@ -63,7 +63,7 @@ from gapfill.provenance.facts import (
 from gapfill.provenance.sidecar import sidecar_path, write_sidecar
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
-from gapfill.runtime import Backend
+from gapfill.runtime import NamedBackend
 
 log = logging.getLogger("gapfill.repair")
 
@@ -255,7 +255,7 @@ def finish_interrupted(catalog: Catalog, recorded_before: dt.datetime | None = N
     return finished
 
 
-def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[str, Any]:
+def _parameters(settings: Settings, plan: RepairPlan, engine: NamedBackend) -> dict[str, Any]:
     """Everything besides the model and seed that decides the synthetic frames."""
     return {
         "backend": engine.name,
@@ -270,7 +270,7 @@ def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[s
     }
 
 
-def _fill(plan: RepairPlan, engine: Backend, seed: int) -> tuple[np.ndarray, float]:
+def _fill(plan: RepairPlan, engine: NamedBackend, seed: int) -> tuple[np.ndarray, float]:
     """The synthetic frames, and the wall seconds the model took to make them (the clip's
     fill_seconds: the context was read by plan_repair, and the file is written later)."""
     before, after = plan.before.array(), plan.after.array()

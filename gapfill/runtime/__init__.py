@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from gapfill.errors import UserError
-from gapfill.fill.generate import Backend as LoopBackend
-from gapfill.network.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
+from gapfill.network.config import WEIGHTS_NAME, default_checkpoint_dir
+from gapfill.runtime.backend import Backend, NamedBackend
 from gapfill.runtime.device import check_device, resolve_device
 from gapfill.runtime.manifest import (
     DEFAULT_ONNX_SUBDIR,
@@ -38,15 +38,6 @@ log = logging.getLogger("gapfill.runtime")
 
 BackendKind = Literal["auto", "torch", "onnx", "tensorrt"]
 BACKEND_KINDS = ("auto", "torch", "onnx", "tensorrt")
-
-
-@runtime_checkable
-class Backend(LoopBackend, Protocol):
-    """The segment loop's Backend (gapfill.fill.generate) plus the names the logs report."""
-
-    config: MaltConfig
-    name: str
-    provider: str
 
 
 class _Found:
@@ -150,7 +141,7 @@ def select_backend(
     *,
     precision: str = "fp32",
     threads: int | None = None,
-) -> Backend:
+) -> NamedBackend:
     """A ready backend of `kind` for a checkpoint or export folder (None: the shipped model).
 
     kind "auto" picks the fastest that works here: TensorRT on a CUDA host with engines, else
@@ -201,9 +192,9 @@ def _auto_kinds(found: _Found, device: str) -> list[str]:
     return kinds
 
 
-def create_backend(name: str, checkpoint: str | Path | None = None) -> Backend:
+def create_backend(name: str, checkpoint: str | Path | None = None) -> NamedBackend:
     """`select_backend(name, checkpoint)`: the hook benchmarks/fill_speed.py looks for."""
     return select_backend(name, checkpoint)
 
 
-__all__ = ["BACKEND_KINDS", "Backend", "create_backend", "locate", "select_backend"]
+__all__ = ["BACKEND_KINDS", "Backend", "NamedBackend", "create_backend", "locate", "select_backend"]

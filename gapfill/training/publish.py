@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gapfill.fill.generate import Backend, fill_working
+from gapfill.fill.generate import fill_working
 from gapfill.network.checkpoint import checkpoint_sha256, load_model, read_weights, save_model
 from gapfill.network.config import default_checkpoint_dir
 from gapfill.network.malt import Malt
+from gapfill.runtime.backend import Backend
+from gapfill.runtime.torch_backend import TorchBackend
 from gapfill.synth.scene import Scene
 
 # fp16 weights must reproduce the fp32 fill closely (PSNR between the two, dB).
@@ -33,8 +35,6 @@ MIN_PARITY_PSNR = 35.0
 
 def publish(source: Path, dest: Path, half: bool = True) -> float:
     """Write `source` into `dest` (replacing it); returns the fp16-vs-fp32 fill PSNR in dB."""
-    from gapfill.runtime.torch_backend import TorchBackend  # not at import: see fill_parity_db
-
     model = load_model(source)
     state = {
         k: (v.half() if half and v.is_floating_point() else v)
@@ -104,8 +104,7 @@ def _reconstruction_psnr(reference: Malt, candidate: Malt) -> float:
 
 def fill_parity_db(reference: Backend, candidate: Backend) -> float:
     """PSNR in dB between two backends' fills of the same simulated hole (inf when identical):
-    fp16 against fp32 weights here, a GPU against the CPU in scripts/device/train.py. Callers
-    import gapfill.runtime, which the model package does not at import time."""
+    fp16 against fp32 weights here, a GPU against the CPU in scripts/device/train.py."""
     config = reference.config
     frames = Scene(3, width=config.width, height=config.height, fps=10.0).render(0, 80)
     a = fill_working(reference, frames[:48], frames[64:], 16, seed=0)
