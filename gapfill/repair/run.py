@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -51,8 +52,6 @@ from gapfill.media.probe import sha256_file
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (
-    CLIP_SUBJECT,
-    REPAIR_ACTION,
     ClipProvenance,
     ComputeSeconds,
     InputSegment,
