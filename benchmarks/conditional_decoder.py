@@ -43,6 +43,7 @@ from tqdm import tqdm
 from gapfill.fill.baselines import FirstGuess
 from gapfill.fill.generate import from_model_frames, to_model_frames
 from gapfill.fill.metrics import psnr
+from gapfill.media.frames import resize_frames
 from gapfill.network.autoencoder import (
     Autoencoder,
     depth_to_space,
@@ -52,7 +53,7 @@ from gapfill.network.autoencoder import (
 )
 from gapfill.network.checkpoint import load_model, save_model
 from gapfill.network.config import default_checkpoint_dir
-from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
+from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip
 from gapfill.training.data import FootageSampler, load_training_clips
 from gapfill.training.photos import load_photos
 

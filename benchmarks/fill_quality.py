@@ -45,9 +45,10 @@ from gapfill.fill.compose import compose_to_source
 from gapfill.fill.first_guess import motion_guess
 from gapfill.fill.metrics import context_plate, span_metrics
 from gapfill.media.encode import atomic_write_bytes
+from gapfill.media.frames import resize_frames
 from gapfill.network.config import default_checkpoint_dir
 from gapfill.report.quality import rows_from_summary, write_quality
-from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
+from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip
 
 # Training draws simulated seeds from [100000, 1100000) (gapfill train --synth-seeds); these are
 # far outside it, and outside the other benchmarks' held-out seeds (4242, 4243).

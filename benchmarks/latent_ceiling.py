@@ -44,7 +44,8 @@ from gapfill.fill.generate import (
     to_model_frames,
 )
 from gapfill.fill.metrics import psnr
-from gapfill.training.clips import EVAL_CLIPS, resize_frames
+from gapfill.media.frames import resize_frames
+from gapfill.training.clips import EVAL_CLIPS
 
 CLASSICAL = ("crossfade", "plate", "flow")
 COLUMNS = ("guess", "latent oracle", "pixel oracle", "best classical")

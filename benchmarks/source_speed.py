@@ -56,7 +56,7 @@ def main() -> None:
     from gapfill.fill.fill_gap import fill_gap, resolve_backend
     from gapfill.fill.first_guess import MotionGuess
     from gapfill.fill.generate import fill_working
-    from gapfill.training.clips import resize_frames
+    from gapfill.media.frames import resize_frames
 
     torch.set_num_threads(args.threads)
     engine = resolve_backend(None, args.backend)

@@ -24,10 +24,10 @@ from gapfill.fill.baselines import check_gap_inputs
 from gapfill.fill.compose import compose_to_source
 from gapfill.fill.first_guess import MotionGuess
 from gapfill.fill.generate import DEFAULT_CONTEXT_SEGMENTS, fill_working
+from gapfill.media.frames import resize_frames
 from gapfill.network.config import default_checkpoint_dir
 from gapfill.runtime import select_backend
 from gapfill.runtime.backend import Backend
-from gapfill.training.clips import resize_frames
 
 if TYPE_CHECKING:
     from gapfill.network.malt import Malt

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from gapfill.errors import UserError
+from gapfill.media.frames import resize_frames
 
 OPENCV_SDIST = "opencv-python sdist"  # fetched by `make real-clips` (gapfill.training.fetch_clips)
 SDIST_ROOT = "opencv_python-5.1.0.95/opencv/"  # the sdist's folder of OpenCV's own tree
@@ -182,22 +182,6 @@ def clip_path(name_or_path: str | Path) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: no such file (and not a registered clip name)")
     return path
-
-
-def resize_frames(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize (T,H,W,3) frames. `size` is the short side (aspect kept, even sizes) or (H, W)."""
-    height, width = frames.shape[1:3]
-    if isinstance(size, int):
-        scale = size / min(height, width)
-        out_h = max(2, round(height * scale / 2) * 2)
-        out_w = max(2, round(width * scale / 2) * 2)
-    else:
-        out_h, out_w = size
-    if (out_h, out_w) == (height, width):
-        return frames
-    # INTER_AREA averages when shrinking (no aliasing); cubic when enlarging.
-    interp = cv2.INTER_AREA if out_h < height else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(f, (out_w, out_h), interpolation=interp) for f in frames])
 
 
 def load_clip(

@@ -31,9 +31,8 @@ from gapfill.catalog.queries.cameras import camera_by_name
 from gapfill.catalog.queries.defects import defect_times
 from gapfill.catalog.queries.recordings import training_recordings
 from gapfill.errors import UserError
-from gapfill.media.frames import read_frames
+from gapfill.media.frames import read_frames, resize_frames
 from gapfill.network.config import MaltConfig
-from gapfill.training.clips import resize_frames
 from gapfill.training.data import RealShot, cover_size
 
 GUARD_SECONDS = 1.0
