@@ -15,12 +15,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from gapfill.errors import GapfillError, UserError
+from gapfill.version import __version__
 
 if TYPE_CHECKING:
     from gapfill.detect.recording import scan_file
     from gapfill.fill.fill_gap import fill_gap
-
-__version__ = "0.1.0"
 
 __all__ = ["GapfillError", "UserError", "__version__", "fill_gap", "scan_file"]
 
