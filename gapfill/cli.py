@@ -26,6 +26,7 @@ from gapfill.config import Settings, load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
 from gapfill.detect import commands as detect_commands
 from gapfill.errors import UserError
+from gapfill.fill import commands as fill_commands
 from gapfill.jobs import commands as jobs_commands
 from gapfill.provenance import commands as provenance_commands
 from gapfill.repair import commands as repair_commands
@@ -278,7 +279,7 @@ app.command("synth")(synth_commands.synth)
 app.command("scan")(detect_commands.scan)
 app.command("defects")(detect_commands.defects)
 app.command("train")(training_commands.train)
-app.command("fill")(training_commands.fill)
+app.command("fill")(fill_commands.fill)
 app.command("verify")(provenance_commands.verify)
 app.command("audit")(provenance_commands.audit)
 keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_args_is_help=True)
