@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from gapfill.network.denoiser_inputs import DenoiserInputs
+
 FPS = 10.0
 SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
@@ -74,26 +76,34 @@ def build_backends(checkpoint: Path, export: Path, threads: int) -> dict[str, An
     return found
 
 
-def loop_inputs(config: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def loop_inputs(config: Any, rng: np.random.Generator) -> DenoiserInputs[np.ndarray]:
     """One denoise call's inputs as the segment loop sends them (batch 1)."""
     c, f, h, w = config.latent_shape
     z = rng.standard_normal((1, c, f, h, w), dtype=np.float32)
     guide = np.concatenate([z, np.zeros((1, 1, f, h, w), np.float32)], axis=1)
     memory = rng.standard_normal((1, *config.memory_shape), dtype=np.float32)
     one = np.ones(1, np.float32)
-    return z, 0.5 * one, memory, z.copy(), 2 * one, guide, 0.1 * one
+    return DenoiserInputs(
+        z_t=z,
+        t=0.5 * one,
+        memory=memory,
+        anchor=z.copy(),
+        anchor_offset=2 * one,
+        guide=guide,
+        memory_noise=0.1 * one,
+    )
 
 
 def time_denoise(backends: dict[str, Any], repeats: int) -> dict[str, float]:
     """Median seconds per denoise call, backends interleaved so that load hits them all alike."""
     args = {n: loop_inputs(b.config, np.random.default_rng(0)) for n, b in backends.items()}
     for name, backend in backends.items():
-        backend.denoise(*args[name])  # warm-up: first calls allocate and pick kernels
+        backend.denoise(args[name])  # warm-up: first calls allocate and pick kernels
     times: dict[str, list[float]] = {name: [] for name in backends}
     for _ in range(repeats):
         for name, backend in backends.items():
             started = time.perf_counter()
-            backend.denoise(*args[name])
+            backend.denoise(args[name])
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(t) for name, t in times.items()}
 

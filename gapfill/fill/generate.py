@@ -20,6 +20,7 @@ import numpy as np
 from gapfill.fill.allocator import release_free_heap
 from gapfill.fill.first_guess import Guess, MotionGuess
 from gapfill.fill.guide import known_fraction
+from gapfill.network.denoiser_inputs import DenoiserInputs
 from gapfill.network.sampler import alpha_sigma, ddim_sample
 from gapfill.runtime.backend import Backend
 
@@ -127,16 +128,17 @@ def iter_fill(
         else:
             offset = null_offset
 
-        conditions = (memory, anchor, offset, guide, memory_noise)
-        free_conditions = (memory, anchor, null_offset, guide, memory_noise)
+        conditions = dict(memory=memory, anchor=anchor, guide=guide, memory_noise=memory_noise)
+        anchored = {**conditions, "anchor_offset": offset}
+        free = {**conditions, "anchor_offset": null_offset}
         # Residual models sample the change to the guess's latent, from "no change" when
         # sampling starts below t = 1; the others sample the latent from the guess's.
         sampled = ddim_sample(
-            partial(_denoise, backend, conditions),
+            partial(_denoise, backend, anchored),
             (1, *config.latent_shape),
             steps,
             rng,
-            guided_denoise=partial(_denoise, backend, free_conditions) if len(after) else None,
+            guided_denoise=partial(_denoise, backend, free) if len(after) else None,
             guidance=guidance,
             init=np.zeros_like(z_guess) if config.residual else z_guess,
             start=config.sample_start,
@@ -165,9 +167,10 @@ def frames_from_latent(
     return from_model_frames(to_model_frames(guess) + change)
 
 
-def _denoise(backend: Backend, conditions: tuple, z_t: np.ndarray, t: np.ndarray) -> np.ndarray:
-    memory, anchor, offset, guide, memory_noise = conditions
-    return backend.denoise(z_t, t, memory, anchor, offset, guide, memory_noise)
+def _denoise(
+    backend: Backend, conditions: dict[str, np.ndarray], z_t: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    return backend.denoise(DenoiserInputs(z_t=z_t, t=t, **conditions))
 
 
 def fill_working(

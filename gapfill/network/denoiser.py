@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from gapfill.network.config import MaltConfig
+from gapfill.network.denoiser_inputs import DenoiserInputs
 from gapfill.network.layers import (
     Attention,
     Mlp,
@@ -121,37 +122,22 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.final.linear.weight)
         nn.init.zeros_(self.final.linear.bias)
 
-    def forward(
-        self,
-        z_t: torch.Tensor,
-        t: torch.Tensor,
-        memory: torch.Tensor,
-        anchor: torch.Tensor,
-        anchor_offset: torch.Tensor,
-        guide: torch.Tensor,
-        memory_noise: torch.Tensor,
-    ) -> torch.Tensor:
-        """Predict v for the segment.
-
-        z_t: (B, C, F, h, w) noisy latent; t: (B,) diffusion time in [0, 1];
-        memory: (B, L, M, D); anchor: (B, C, F, h, w) latent of the footage after the gap;
-        anchor_offset: (B,) segments from this segment to the anchor, negative = no anchor;
-        guide: (B, C+1, F, h, w) first-guess latent and known-frame mask;
-        memory_noise: (B,) noise level the memory was built with. Returns v: (B, C, F, h, w).
-        """
+    def forward(self, inputs: DenoiserInputs[torch.Tensor]) -> torch.Tensor:
+        """Predict v for the segment (B, C, F, h, w) from its inputs (see DenoiserInputs)."""
+        z_t, anchor_offset = inputs.z_t, inputs.anchor_offset
         b = z_t.shape[0]
-        x = self.embed(torch.cat([z_t, guide], dim=1)) + self.frame_pos  # (B, F, N, D)
+        x = self.embed(torch.cat([z_t, inputs.guide], dim=1)) + self.frame_pos  # (B, F, N, D)
         f, n, d = x.shape[1], x.shape[2], x.shape[3]
 
         has_anchor = (anchor_offset >= 0).to(x.dtype).reshape(b, 1, 1)
-        anchor_tokens = self.anchor_embed(anchor) + self.anchor_frame_pos  # (B, F, N, D)
+        anchor_tokens = self.anchor_embed(inputs.anchor) + self.anchor_frame_pos  # (B, F, N, D)
         anchor_tokens = anchor_tokens.reshape(b, f * n, d)
         anchor_tokens = anchor_tokens + self.offset_embed(anchor_offset.clamp(min=0)).unsqueeze(1)
         anchor_tokens = has_anchor * anchor_tokens + (1 - has_anchor) * self.null_anchor
 
-        cond = self.time_embed(t) + self.memory_noise_embed(memory_noise)  # (B, D)
+        cond = self.time_embed(inputs.t) + self.memory_noise_embed(inputs.memory_noise)  # (B, D)
         for layer, block in enumerate(self.blocks):
-            context = torch.cat([memory[:, layer], anchor_tokens], dim=1)  # (B, M + F*N, D)
+            context = torch.cat([inputs.memory[:, layer], anchor_tokens], dim=1)  # (B, M + F*N, D)
             x = block(x, cond, context)
         out = self.final(x, cond)  # (B, F, N, p*p*C)
         return unpatchify(out, self.config.latent_channels, self.config.patch_size, self.grid)

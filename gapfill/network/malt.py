@@ -1,7 +1,7 @@
 """MALT: the autoencoder, the denoiser and the memory update, behind four separable calls.
 
     encode(frames) -> z            frames (B, 3, T, H, W) in [-1, 1]; z (B, C, T/4, H/8, W/8)
-    denoise(z_t, t, memory, anchor, anchor_offset, guide, memory_noise) -> v
+    denoise(inputs) -> v          inputs: DenoiserInputs (denoiser_inputs.py), v like z_t
     update_memory(memory, z) -> memory_next      memory (B, L, M, D), same shape in and out
     decode(z) -> frames
 
@@ -18,6 +18,7 @@ from torch import nn
 from gapfill.network.autoencoder import Autoencoder
 from gapfill.network.config import MaltConfig
 from gapfill.network.denoiser import Denoiser
+from gapfill.network.denoiser_inputs import DenoiserInputs
 from gapfill.network.memory import MemoryUpdate
 
 
@@ -37,17 +38,8 @@ class Malt(nn.Module):
         # (B, C, T/4, h, w) -> (B, 3, T, H, W) in about [-1, 1]
         return self.autoencoder.decode(z / self.config.latent_scale)
 
-    def denoise(
-        self,
-        z_t: torch.Tensor,
-        t: torch.Tensor,
-        memory: torch.Tensor,
-        anchor: torch.Tensor,
-        anchor_offset: torch.Tensor,
-        guide: torch.Tensor,
-        memory_noise: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.denoiser(z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
+    def denoise(self, inputs: DenoiserInputs[torch.Tensor]) -> torch.Tensor:
+        return self.denoiser(inputs)
 
     def update_memory(self, memory: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.memory(memory, z)
@@ -89,7 +81,11 @@ class DenoiseGraph(nn.Module):
         guide: torch.Tensor,
         memory_noise: torch.Tensor,
     ) -> torch.Tensor:
-        return self.malt.denoise(z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
+        # The one place the inputs are spelt out: an exported graph takes named positional
+        # tensors (gapfill.runtime.manifest.GRAPH_INPUTS), in DenoiserInputs' order.
+        return self.malt.denoise(
+            DenoiserInputs(z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
+        )
 
 
 class UpdateMemoryGraph(nn.Module):

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from gapfill.network.config import MaltConfig
+from gapfill.network.denoiser_inputs import DenoiserInputs
 
 
 class Backend(Protocol):
@@ -20,16 +21,7 @@ class Backend(Protocol):
 
     def encode(self, frames: np.ndarray) -> np.ndarray: ...
 
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray: ...
+    def denoise(self, inputs: DenoiserInputs[np.ndarray]) -> np.ndarray: ...
 
     def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray: ...
 

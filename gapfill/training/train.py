@@ -36,6 +36,7 @@ from gapfill.errors import UserError
 from gapfill.media.encode import atomic_write_bytes
 from gapfill.network.checkpoint import load_model, read_weights, save_model
 from gapfill.network.config import MaltConfig, read_config
+from gapfill.network.denoiser_inputs import DenoiserInputs
 from gapfill.network.diffusion import add_noise, predicted_z0, sample_times, v_target
 from gapfill.network.malt import Malt
 from gapfill.training.data import (
@@ -264,7 +265,8 @@ class Trainer:
             )
             guide = torch.cat([z_guess[:, k], mask], dim=1)
             z_t = add_noise(z0, t, noise)
-            v = self.model.denoise(z_t, t, memory, z_anchor, offsets[:, k], guide, level)
+            inputs = DenoiserInputs(z_t, t, memory, z_anchor, offsets[:, k], guide, level)
+            v = self.model.denoise(inputs)
             loss = loss + F.mse_loss(v, v_target(z0, t, noise))
             self._track_one_step_miss(z0, z_t, t, v)
             if k + 1 < n_gap:
