@@ -34,9 +34,9 @@ lint: $(STAMP)
 
 # Real footage from OpenCV's source distribution on PyPI (83 MB, downloaded once, sha256-pinned):
 # vtest.avi, the fixed camera the quality benchmarks evaluate on, and three training clips
-# (gapfill/model/fetch_clips.py). The benchmarks need it; the tests do not.
+# (gapfill/training/fetch_clips.py). The benchmarks need it; the tests do not.
 real-clips: $(STAMP)
-	$(BIN)/python -m gapfill.model.fetch_clips
+	$(BIN)/python -m gapfill.training.fetch_clips
 
 clean-demo:
 	rm -rf demo-output

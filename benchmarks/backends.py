@@ -8,7 +8,7 @@ and prints both beside their ratio to eager torch (x > 1: faster than torch), an
 the backend's fill against torch's under the same seed. Backends are timed in turn within each
 repeat, so that other load on the machine slows them all alike; medians are reported.
 
-Model: --model DIR, else the shipped checkpoint (gapfill/model/default) when present, else a
+Model: --model DIR, else the shipped checkpoint (gapfill/network/default) when present, else a
 random-initialised default-size MaltConfig() (timings are the same; PSNR figures then only say
 that the graphs compute the same thing). The ONNX export is made into a temporary folder unless
 --export DIR names an existing one.
@@ -28,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from gapfill.network.denoiser_inputs import DenoiserInputs
+
 FPS = 10.0
 SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
 
 def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, str]:
     """The checkpoint folder to measure and a phrase saying where it came from."""
-    from gapfill.model.config import WEIGHTS_NAME, default_checkpoint_dir
+    from gapfill.network.config import WEIGHTS_NAME, default_checkpoint_dir
 
     if model is not None:
         return model, str(model)
@@ -43,9 +45,9 @@ def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, s
         return shipped, f"shipped {shipped}"
     import torch
 
-    from gapfill.model.checkpoint import save_model
-    from gapfill.model.config import MaltConfig
-    from gapfill.model.malt import Malt
+    from gapfill.network.checkpoint import save_model
+    from gapfill.network.config import MaltConfig
+    from gapfill.network.malt import Malt
 
     torch.manual_seed(0)
     folder = scratch / "random-init"
@@ -54,7 +56,7 @@ def load_or_build_checkpoint(model: Path | None, scratch: Path) -> tuple[Path, s
 
 
 def build_backends(checkpoint: Path, export: Path, threads: int) -> dict[str, Any]:
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.onnx_backend import OnnxBackend
     from gapfill.runtime.torch_backend import TorchBackend
 
@@ -74,26 +76,34 @@ def build_backends(checkpoint: Path, export: Path, threads: int) -> dict[str, An
     return found
 
 
-def loop_inputs(config: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def loop_inputs(config: Any, rng: np.random.Generator) -> DenoiserInputs[np.ndarray]:
     """One denoise call's inputs as the segment loop sends them (batch 1)."""
     c, f, h, w = config.latent_shape
     z = rng.standard_normal((1, c, f, h, w), dtype=np.float32)
     guide = np.concatenate([z, np.zeros((1, 1, f, h, w), np.float32)], axis=1)
     memory = rng.standard_normal((1, *config.memory_shape), dtype=np.float32)
     one = np.ones(1, np.float32)
-    return z, 0.5 * one, memory, z.copy(), 2 * one, guide, 0.1 * one
+    return DenoiserInputs(
+        z_t=z,
+        t=0.5 * one,
+        memory=memory,
+        anchor=z.copy(),
+        anchor_offset=2 * one,
+        guide=guide,
+        memory_noise=0.1 * one,
+    )
 
 
 def time_denoise(backends: dict[str, Any], repeats: int) -> dict[str, float]:
     """Median seconds per denoise call, backends interleaved so that load hits them all alike."""
     args = {n: loop_inputs(b.config, np.random.default_rng(0)) for n, b in backends.items()}
     for name, backend in backends.items():
-        backend.denoise(*args[name])  # warm-up: first calls allocate and pick kernels
+        backend.denoise(args[name])  # warm-up: first calls allocate and pick kernels
     times: dict[str, list[float]] = {name: [] for name in backends}
     for _ in range(repeats):
         for name, backend in backends.items():
             started = time.perf_counter()
-            backend.denoise(*args[name])
+            backend.denoise(args[name])
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -102,7 +112,7 @@ def time_fill(
     backends: dict[str, Any], span: int, repeats: int
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Median seconds per fill of a `span`-frame hole, interleaved; and each backend's frames."""
-    from gapfill.model.generate import fill_working
+    from gapfill.fill.generate import fill_working
     from gapfill.synth.scene import Scene
 
     config = next(iter(backends.values())).config

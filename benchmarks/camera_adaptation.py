@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from fill_quality import Source, build_fillers, evaluate, print_tables, real_sources, summarise
 
-from gapfill.model.config import default_checkpoint_dir
+from gapfill.network.config import default_checkpoint_dir
 
 CAMERA = "yard"
 GAPFILL = Path(sys.executable).with_name("gapfill")

@@ -30,9 +30,9 @@ from fill_quality import cut_starts, real_sources
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.model import baselines
-from gapfill.model.clips import EVAL_CLIPS
-from gapfill.model.metrics import luma, sharpness_ratio
+from gapfill.fill import baselines
+from gapfill.fill.metrics import luma, sharpness_ratio
+from gapfill.training.clips import EVAL_CLIPS
 
 BLOCK = 8  # pixels: the side of the blocks the per-block selector chooses for
 

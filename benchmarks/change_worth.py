@@ -1,6 +1,6 @@
 """How much of MALT's learned change is right: its least-squares share, by distance to footage.
 
-A fill is the first guess plus the model's change (gapfill.model.compose). With d = fill - guess
+A fill is the first guess plus the model's change (gapfill.fill.compose). With d = fill - guess
 and e = truth - guess (luma, source resolution), the share of the change that is right is the
 least-squares factor lambda* = <d, e> / <d, d>: 1 when the change is the truth's, 0 when it is
 unrelated to it (then any of it costs PSNR), above 1 when it points the right way but is too
@@ -29,11 +29,11 @@ from fill_quality import cut_starts, real_sources, training_sources
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.model.baselines import FirstGuess
-from gapfill.model.clips import EVAL_CLIPS
-from gapfill.model.config import CONFIG_NAME, default_checkpoint_dir
-from gapfill.model.fill import fill_gap
-from gapfill.model.metrics import luma
+from gapfill.fill.baselines import FirstGuess
+from gapfill.fill.fill_gap import fill_gap
+from gapfill.fill.metrics import luma
+from gapfill.network.config import CONFIG_NAME, default_checkpoint_dir
+from gapfill.training.clips import EVAL_CLIPS
 
 SPANS = (1, 4, 16, 64)
 CONTEXT = 16

@@ -40,21 +40,22 @@ from rich.table import Table
 from torch import nn
 from tqdm import tqdm
 
-from gapfill.model.autoencoder import (
+from gapfill.fill.baselines import FirstGuess
+from gapfill.fill.generate import from_model_frames, to_model_frames
+from gapfill.fill.metrics import psnr
+from gapfill.media.frames import resize_frames
+from gapfill.network.autoencoder import (
     Autoencoder,
     depth_to_space,
     depth_to_time,
     space_to_depth,
     stage1_loss,
 )
-from gapfill.model.baselines import FirstGuess
-from gapfill.model.checkpoint import load_model, save_model
-from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
-from gapfill.model.config import default_checkpoint_dir
-from gapfill.model.data import FootageSampler, load_training_clips
-from gapfill.model.generate import from_model_frames, to_model_frames
-from gapfill.model.metrics import psnr
-from gapfill.model.photos import load_photos
+from gapfill.network.checkpoint import load_model, save_model
+from gapfill.network.config import default_checkpoint_dir
+from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip
+from gapfill.training.data import FootageSampler, load_training_clips
+from gapfill.training.photos import load_photos
 
 SEG = 16
 CONTEXT = 16

@@ -4,7 +4,7 @@ For each source (real evaluation clips, held-out simulated cameras) and each spa
 are cut at evenly spaced positions; each filler gets `--context` real frames before and after the
 span and fills n frames; PSNR and SSIM (luma), sharpness ratio, seam jump and the PSNR inside the
 mask of moving parts (where the truth leaves the context's median plate) are measured against the
-cut frames at the source's resolution (gapfill/model/metrics.py documents the formulas). One table
+cut frames at the source's resolution (gapfill/fill/metrics.py documents the formulas). One table
 per source group and span length; mean over all cut positions (moving PSNR: over the cuts where
 something moves).
 
@@ -13,9 +13,9 @@ something moves).
     .venv/bin/python benchmarks/fill_quality.py --fillers hold,plate,malt --json out.json
     .venv/bin/python benchmarks/fill_quality.py --tune-plate   # choose PLATE_TAU on training data
     .venv/bin/python benchmarks/fill_quality.py --tune-sampling 1:1,1:1:3  # MALT's sampling, ditto
-    .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/model/default/quality.json
+    .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/network/default/quality.json
 
-Fillers: every baseline in gapfill.model.baselines.BASELINES, `malt` (gapfill.model.fill.fill_gap,
+Fillers: every baseline in gapfill.fill.baselines.BASELINES, `malt` (gapfill.fill.fill_gap.fill_gap,
 skipped with a note when it cannot be imported or has no checkpoint), and `NAME@S` for a baseline
 run at working size S (short side) and brought back with compose_to_source.
 """
@@ -40,14 +40,15 @@ from rich.console import Console
 from rich.table import Table
 
 from gapfill.errors import GapfillError
+from gapfill.fill import baselines
+from gapfill.fill.compose import compose_to_source
+from gapfill.fill.first_guess import motion_guess
+from gapfill.fill.metrics import context_plate, span_metrics
 from gapfill.media.encode import atomic_write_bytes
-from gapfill.model import baselines
-from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip, resize_frames
-from gapfill.model.compose import compose_to_source
-from gapfill.model.config import default_checkpoint_dir
-from gapfill.model.first_guess import motion_guess
-from gapfill.model.metrics import context_plate, span_metrics
+from gapfill.media.frames import resize_frames
+from gapfill.network.config import default_checkpoint_dir
 from gapfill.report.quality import rows_from_summary, write_quality
+from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS, load_clip
 
 # Training draws simulated seeds from [100000, 1100000) (gapfill train --synth-seeds); these are
 # far outside it, and outside the other benchmarks' held-out seeds (4242, 4243).
@@ -92,9 +93,9 @@ def at_working_size(filler: Filler, short_side: int) -> Filler:
 def malt_filler(seed: int, model: Path | None = None) -> Filler | str:
     """MALT's fill_gap with checkpoint `model` (None: the shipped one), or why it is unavailable."""
     try:
-        module = importlib.import_module("gapfill.model.fill")
+        module = importlib.import_module("gapfill.fill.fill_gap")
     except ImportError as exc:
-        return f"gapfill.model.fill not importable ({exc})"
+        return f"gapfill.fill.fill_gap not importable ({exc})"
     fill_gap = module.fill_gap
 
     def run(before: np.ndarray, after: np.ndarray, n: int, fps: float) -> np.ndarray:

@@ -25,7 +25,7 @@ SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
 
 
 def backends(model_dir: Path, device: str = "cpu") -> dict[str, object]:
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.torch_backend import TorchBackend
 
     torch_backend = TorchBackend(load_model(model_dir), device=device)
@@ -45,7 +45,7 @@ def backends(model_dir: Path, device: str = "cpu") -> dict[str, object]:
 
 
 def measure(backend, span: int, repeats: int, steps: int | None) -> dict:
-    from gapfill.model.generate import fill_working
+    from gapfill.fill.generate import fill_working
     from gapfill.synth.scene import Scene
 
     config = backend.config
@@ -83,7 +83,7 @@ def main() -> None:
 
     import torch
 
-    from gapfill.model.config import default_checkpoint_dir
+    from gapfill.network.config import default_checkpoint_dir
 
     torch.set_num_threads(args.threads)
     model_dir = args.model or default_checkpoint_dir()

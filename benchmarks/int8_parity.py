@@ -23,8 +23,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from malt_export import TINY, tiny_model
 
-from exporters.onnx import GRAPH_NAMES, PARITY_BOUNDS, export_onnx, parity, random_inputs
-from gapfill.model.checkpoint import save_model
+from exporters.onnx import (
+    GRAPH_NAMES,
+    PARITY_BOUNDS,
+    call_graph,
+    export_onnx,
+    parity,
+    random_inputs,
+)
+from gapfill.network.checkpoint import save_model
 from gapfill.runtime.onnx_backend import OnnxBackend
 
 
@@ -47,7 +54,7 @@ def main() -> None:
             inputs = random_inputs(TINY, name, rng, batch=1)
             with torch.inference_mode():
                 reference = graphs[name](*(torch.from_numpy(a) for a in inputs)).numpy()
-            figures = parity(reference, getattr(backend, name)(*inputs))
+            figures = parity(reference, call_graph(backend, name, inputs))
             worst[name] = max(worst.get(name, 0.0), figures["max_rel"])
             print(f"draw {seed} {name:14s} max_rel {figures['max_rel']:.3f}")
     print("worst: " + ", ".join(f"{name} {value:.3f}" for name, value in worst.items()))

@@ -1,8 +1,8 @@
 """How far MALT could go at best with its autoencoder: fills made from the *real* latent.
 
 MALT's fill is the first guess plus the change its sampled latent makes to the guess's own
-latent (gapfill.model.generate.frames_from_latent), composed back to the source resolution
-(gapfill.model.compose). Replace the sampled latent with the latent of the real frames, which
+latent (gapfill.fill.generate.frames_from_latent), composed back to the source resolution
+(gapfill.fill.compose). Replace the sampled latent with the latent of the real frames, which
 no denoiser can beat, and what remains is the ceiling the autoencoder and the composition set:
 
 - guess:          the first guess alone (baselines.FirstGuess): a model that learned nothing;
@@ -33,18 +33,19 @@ from fill_quality import cut_starts, real_sources
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.model import baselines
-from gapfill.model.baselines import FirstGuess
-from gapfill.model.clips import EVAL_CLIPS, resize_frames
-from gapfill.model.compose import compose_to_source
-from gapfill.model.fill import resolve_backend
-from gapfill.model.generate import (
+from gapfill.fill import baselines
+from gapfill.fill.baselines import FirstGuess
+from gapfill.fill.compose import compose_to_source
+from gapfill.fill.fill_gap import resolve_backend
+from gapfill.fill.generate import (
     frames_from_latent,
     from_model_frames,
     pad_frames,
     to_model_frames,
 )
-from gapfill.model.metrics import psnr
+from gapfill.fill.metrics import psnr
+from gapfill.media.frames import resize_frames
+from gapfill.training.clips import EVAL_CLIPS
 
 CLASSICAL = ("crossfade", "plate", "flow")
 COLUMNS = ("guess", "latent oracle", "pixel oracle", "best classical")

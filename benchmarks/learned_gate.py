@@ -34,8 +34,8 @@ from rich.progress import track
 from rich.table import Table
 from torch import nn
 
-from gapfill.model.clips import EVAL_CLIPS, TRAIN_CLIPS
-from gapfill.model.metrics import luma, sharpness_ratio
+from gapfill.fill.metrics import luma, sharpness_ratio
+from gapfill.training.clips import EVAL_CLIPS, TRAIN_CLIPS
 
 CONTEXT = 16  # real frames on each side of a hole, as in fill_quality.py
 N_CANDIDATES = len(CANDIDATES)

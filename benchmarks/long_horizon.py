@@ -11,7 +11,7 @@ the null anchor), one segment at a time. Reported per model:
 Pass the no-memory-noise ablation checkpoint as a second --model to get the MALT paper's
 comparison in one table. Every model runs in its own process so that peak RSS is its own.
 
-    .venv/bin/python benchmarks/long_horizon.py --model gapfill/model/default \\
+    .venv/bin/python benchmarks/long_horizon.py --model gapfill/network/default \\
         --model /work/train/malt-nonoise/export [--minutes 10] [--json]
 """
 
@@ -38,9 +38,9 @@ def _peak_rss_mib() -> float:
 def run_one(model_dir: str, minutes: float, seed: int, threads: int) -> dict:
     import torch
 
-    from gapfill.model.checkpoint import load_model
-    from gapfill.model.generate import iter_fill
-    from gapfill.model.metrics import gradient_energy, luma
+    from gapfill.fill.generate import iter_fill
+    from gapfill.fill.metrics import gradient_energy, luma
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.torch_backend import TorchBackend
     from gapfill.synth.scene import Scene
 

@@ -1,4 +1,4 @@
-"""Speed of the motion-aware filler (gapfill/model/motion_fill.py) at source resolutions.
+"""Speed of the motion-aware filler (gapfill/fill/motion_fill.py) at source resolutions.
 
 Fills a SPAN-frame hole between 32+32 real frames of a simulated plant camera drawn at each size,
 with `flowplate` (baselines.FirstGuess, MALT's first guess today) and `motion`
@@ -21,8 +21,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.model.baselines import FirstGuess
-from gapfill.model.motion_fill import MotionFill
+from gapfill.fill.baselines import FirstGuess
+from gapfill.fill.motion_fill import MotionFill
 from gapfill.synth.scene import Scene
 
 CONTEXT = 32

@@ -20,7 +20,7 @@ import numpy as np
 
 FPS = 10.0
 SCENE_SEED = 4243  # held out from training (training uses seeds >= 100000)
-CONTEXT_BEFORE, CONTEXT_AFTER = 64, 32  # what fill_gap reads (gapfill/model/fill.py)
+CONTEXT_BEFORE, CONTEXT_AFTER = 64, 32  # what fill_gap reads (gapfill/fill/fill_gap.py)
 
 
 def footage(width: int, height: int, span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +53,10 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from gapfill.model.clips import resize_frames
-    from gapfill.model.fill import fill_gap, resolve_backend
-    from gapfill.model.first_guess import MotionGuess
-    from gapfill.model.generate import fill_working
+    from gapfill.fill.fill_gap import fill_gap, resolve_backend
+    from gapfill.fill.first_guess import MotionGuess
+    from gapfill.fill.generate import fill_working
+    from gapfill.media.frames import resize_frames
 
     torch.set_num_threads(args.threads)
     engine = resolve_backend(None, args.backend)

@@ -4,7 +4,7 @@ A stage 2 step has three parts: making the batch's footage (simulated cameras, r
 photo scenes cropped, the first guess's dense flow), encoding every segment of it with the frozen
 autoencoder, and the model's own step (memory, denoiser, backward, optimiser, EMA). With --echo N
 the first two happen once per N steps. This times each part over --steps real steps of the
-training code (gapfill.model.train.Trainer, the run's sizes and data) and prints the seconds of
+training code (gapfill.training.train.Trainer, the run's sizes and data) and prints the seconds of
 each, then the steps per second that echoing 2, 4 and 8 gives as a ratio to no echoing, worked
 out from those parts measured in the same run. The footage is made here on one core; --workers W
 says how the run makes it: W processes ahead of the model (a GPU host), so that a step takes the
@@ -26,11 +26,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.model.clips import TRAIN_CLIPS
-from gapfill.model.commands import DEFAULT_SYNTH_SEEDS, model_sizes, parse_seed_range
-from gapfill.model.data import load_training_clips
-from gapfill.model.train import build_trainer
-from gapfill.model.train_options import TrainOptions
+from gapfill.training.clips import TRAIN_CLIPS
+from gapfill.training.commands import DEFAULT_SYNTH_SEEDS, model_sizes, parse_seed_range
+from gapfill.training.data import load_training_clips
+from gapfill.training.train import build_trainer
+from gapfill.training.train_options import TrainOptions
 
 
 def _synchronize(device: str) -> None:

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
+from gapfill.network.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
+from gapfill.network.denoiser_inputs import DenoiserInputs
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,
@@ -93,16 +94,24 @@ def random_inputs(
         # Half of the batch with an anchor (offset >= 0), half without (-1: the learned null).
         offset = np.where(np.arange(batch) % 2 == 0, rng.uniform(0, 8, batch), -1.0)
         mask = (rng.uniform(0, 1, (batch, 1, f, h, w)) > 0.5).astype(np.float32)
-        return (
-            normal(batch, c, f, h, w),  # z_t
-            rng.uniform(0, 1, batch).astype(np.float32),  # t
-            memory,
-            normal(batch, c, f, h, w),  # anchor
-            offset.astype(np.float32),  # anchor_offset
-            np.concatenate([normal(batch, c, f, h, w), mask], axis=1),  # guide (B, C+1, F, h, w)
-            rng.uniform(0, 0.5, batch).astype(np.float32),  # memory_noise
-        )
+        return DenoiserInputs(
+            z_t=normal(batch, c, f, h, w),
+            t=rng.uniform(0, 1, batch).astype(np.float32),
+            memory=memory,
+            anchor=normal(batch, c, f, h, w),
+            anchor_offset=offset.astype(np.float32),
+            guide=np.concatenate([normal(batch, c, f, h, w), mask], axis=1),  # (B, C+1, F, h, w)
+            memory_noise=rng.uniform(0, 0.5, batch).astype(np.float32),
+        ).in_graph_order()
     raise ValueError(f"unknown graph {graph!r}")
+
+
+def call_graph(backend: Any, graph: str, args: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Run `graph` on a backend of gapfill.runtime with the graph's positional inputs (as
+    random_inputs gives them): the backends take the denoiser's as one DenoiserInputs."""
+    if graph == "denoise":
+        return backend.denoise(DenoiserInputs(*args))
+    return getattr(backend, graph)(*args)
 
 
 def parity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
@@ -243,7 +252,7 @@ def export_onnx(
     import onnxruntime
     import torch
 
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
 
     model = load_model(checkpoint)  # UserError for corrupt or mismatched weights
     config = model.config

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from exporters.onnx import check_output_folder, move_in, parity, random_inputs
+from exporters.onnx import call_graph, check_output_folder, move_in, parity, random_inputs
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME
+from gapfill.network.config import CONFIG_NAME
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,
@@ -124,7 +124,7 @@ def _measure_parity(staging: Path, onnx_dir: Path, config: Any) -> dict[str, dic
     for graph in GRAPH_NAMES:
         args = random_inputs(config, graph, rng, batch=1, segments=1)
         expected = getattr(reference, graph)(*args)
-        figures[graph] = parity(expected, getattr(engines, graph)(*args))
+        figures[graph] = parity(expected, call_graph(engines, graph, args))
     return figures
 
 

@@ -15,18 +15,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from gapfill.errors import GapfillError, UserError
+from gapfill.version import __version__
 
 if TYPE_CHECKING:
     from gapfill.detect.recording import scan_file
-    from gapfill.model.fill import fill_gap
-
-__version__ = "0.1.0"
+    from gapfill.fill.fill_gap import fill_gap
 
 __all__ = ["GapfillError", "UserError", "__version__", "fill_gap", "scan_file"]
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
-    "fill_gap": "gapfill.model.fill",
+    "fill_gap": "gapfill.fill.fill_gap",
     "scan_file": "gapfill.detect.recording",
 }
 

@@ -26,14 +26,15 @@ from gapfill.config import Settings, load_settings
 from gapfill.console import as_rows, emit, emit_object, err, progress, warn
 from gapfill.detect import commands as detect_commands
 from gapfill.errors import UserError
+from gapfill.fill import commands as fill_commands
 from gapfill.jobs import commands as jobs_commands
-from gapfill.model import commands as model_commands
 from gapfill.provenance import commands as provenance_commands
 from gapfill.repair import commands as repair_commands
 from gapfill.report import commands as report_commands
 from gapfill.synth import commands as synth_commands
 from gapfill.text import is_utf8
 from gapfill.times import parse_time
+from gapfill.training import commands as training_commands
 
 app = typer.Typer(
     help="gapfill: finds dropped and damaged spans in equipment-camera recordings and fills them "
@@ -277,8 +278,8 @@ def recordings(
 app.command("synth")(synth_commands.synth)
 app.command("scan")(detect_commands.scan)
 app.command("defects")(detect_commands.defects)
-app.command("train")(model_commands.train)
-app.command("fill")(model_commands.fill)
+app.command("train")(training_commands.train)
+app.command("fill")(fill_commands.fill)
 app.command("verify")(provenance_commands.verify)
 app.command("audit")(provenance_commands.audit)
 keys_app = typer.Typer(help="Site signing keys for Content Credentials.", no_args_is_help=True)

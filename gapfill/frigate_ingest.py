@@ -25,7 +25,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.frigate_db import FrigateRow
 from gapfill.catalog.queries.frigate import camera_clock, link_recording, sync_gap_defects
 from gapfill.config import DetectionSettings
-from gapfill.detect.timeline import detect_recording_gaps
+from gapfill.detect.timeline import detect_recording_gaps, recording_coverage
 from gapfill.ingest import IngestReport, ingest, ingest_file, recordings_root
 
 
@@ -120,7 +120,8 @@ def _store_gaps(
         clock = camera_clock(session, camera, low, high)
         if clock is None:  # every file of the camera is gone: nothing to measure a gap against
             return
-        holes = detect_recording_gaps(clock.coverage, clock.interval, detect.gap_factor)
+        coverage = recording_coverage(clock.recordings)
+        holes = detect_recording_gaps(coverage, clock.interval, detect.gap_factor)
         for span, _culprit in holes:
             span.figures["source"] = "frigate-db"
             span.figures["frigate_rows_without_file"] = [

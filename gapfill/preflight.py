@@ -171,8 +171,8 @@ def check_keys(settings: Settings, now: dt.datetime | None = None) -> Check:
 
 def check_model(settings: Settings) -> Check:
     """The configured checkpoint loads: configuration, weights that fit it, finite values."""
-    from gapfill.model.checkpoint import load_model
-    from gapfill.repair.checkpoints import configured_checkpoint
+    from gapfill.checkpoint_registry import configured_checkpoint
+    from gapfill.network.checkpoint import load_model
 
     fix = "set model_path to a MALT checkpoint folder (or unset it for the shipped one)"
     try:

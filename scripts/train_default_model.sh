@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the default MALT checkpoint that ships in gapfill/model/default, with the project's own
+# Trains the default MALT checkpoint that ships in gapfill/network/default, with the project's own
 # commands, on this machine's CPU. Resumable: run it again after an interruption and each stage
 # continues from its last checkpoint (every 250 steps). Logs: $OUT/train.log.
 #
@@ -27,4 +27,4 @@ common=(--out "$OUT" --checkpoint-every 250 "${data[@]}")
 "$GAPFILL" train --stage 2 --steps "$STAGE2_STEPS" --curriculum "$CURRICULUM" "${common[@]}" "$@"
 # Stage 2 trains the residual denoiser (MaltConfig.residual, the default). The shipped checkpoint
 # has an older lineage: stage 2 on the latent itself to step 2250, then the residual fine-tune
-# `gapfill train --stage 2 --init gapfill/model/default ...` that MODEL_CARD.md gives in full.
+# `gapfill train --stage 2 --init gapfill/network/default ...` that MODEL_CARD.md gives in full.

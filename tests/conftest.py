@@ -68,9 +68,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny MALT checkpoint with random weights: real code paths, seconds to run."""
     import torch
 
-    from gapfill.model.checkpoint import save_model
-    from gapfill.model.config import MaltConfig
-    from gapfill.model.malt import Malt
+    from gapfill.network.checkpoint import save_model
+    from gapfill.network.config import MaltConfig
+    from gapfill.network.malt import Malt
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny_checkpoint")

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from gapfill.model.checkpoint import save_model
-from gapfill.model.config import MaltConfig
-from gapfill.model.malt import Malt
+from gapfill.network.checkpoint import save_model
+from gapfill.network.config import MaltConfig
+from gapfill.network.malt import Malt
 from gapfill.synth.scene import Scene
 
 TINY = MaltConfig.tiny()

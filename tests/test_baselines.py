@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import BASELINES, background_plate, crossfade, load_rife
-from gapfill.model.metrics import psnr
+from gapfill.fill.baselines import BASELINES, background_plate, crossfade, load_rife
+from gapfill.fill.metrics import psnr
 
 FILLER_NAMES = sorted(BASELINES)
 

@@ -13,6 +13,7 @@ from test_output import FPS, provenance, scene
 
 from gapfill.config import Settings
 from gapfill.errors import UserError
+from gapfill.media.probe import read_metadata
 from gapfill.provenance.c2pa_sign import (
     GAPFILL_VERSION,
     SYNTHETIC_ASSERTION,
@@ -20,9 +21,9 @@ from gapfill.provenance.c2pa_sign import (
     read_manifest,
     sign_clip,
 )
-from gapfill.provenance.facts import DIGITAL_SOURCE_TYPE
+from gapfill.provenance.facts import DIGITAL_SOURCE_TYPE, METADATA_PREFIX
 from gapfill.provenance.keys import certificate_fingerprint, init_keys, site_keys
-from gapfill.repair.output import METADATA_PREFIX, read_cues, read_metadata, write_flagged_clip
+from gapfill.repair.output import read_cues, write_flagged_clip
 
 
 @pytest.fixture

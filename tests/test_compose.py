@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from gapfill.errors import UserError
-from gapfill.model.baselines import FirstGuess
-from gapfill.model.clips import resize_frames
-from gapfill.model.compose import compose_to_source
-from gapfill.model.metrics import psnr, sharpness_ratio
+from gapfill.fill.baselines import FirstGuess
+from gapfill.fill.compose import compose_to_source
+from gapfill.fill.metrics import psnr, sharpness_ratio
+from gapfill.media.frames import resize_frames
 
 HEIGHT, WIDTH = 128, 192
 SMALL = (HEIGHT // 2, WIDTH // 2)

@@ -12,11 +12,12 @@ import pytest
 import torch
 from malt_export import TINY, cli_output, footage, tiny_checkpoint, tiny_model
 
-from exporters.onnx import PARITY_BOUNDS, export_onnx, parity, random_inputs
+from exporters.onnx import PARITY_BOUNDS, call_graph, export_onnx, parity, random_inputs
 from gapfill.errors import UserError
-from gapfill.model.config import WEIGHTS_NAME
-from gapfill.model.generate import to_model_frames
-from gapfill.model.sampler import alpha_sigma
+from gapfill.fill.generate import to_model_frames
+from gapfill.network.config import WEIGHTS_NAME
+from gapfill.network.denoiser_inputs import DenoiserInputs
+from gapfill.network.sampler import alpha_sigma
 from gapfill.runtime.manifest import (
     EXPORT_FORMAT_VERSION,
     GRAPH_INPUTS,
@@ -82,15 +83,15 @@ def test_graphs_match_pytorch_on_real_footage(sessions):
     a, s = alpha_sigma(0.6)
     noise = np.random.default_rng(0).standard_normal(z.shape, dtype=np.float32)
     mask = np.zeros((1, 1, *z.shape[2:]), np.float32)
-    checks["denoise"] = (
-        (a * z + s * noise).astype(np.float32),  # z_t
-        np.array([0.6], np.float32),  # t
-        _torch("update_memory", *checks["update_memory"]),  # memory after one real segment
-        anchor,
-        np.array([2.0], np.float32),  # anchor_offset: two segments ahead
-        np.concatenate([z, mask], axis=1),  # guide
-        np.array([TINY.memory_noise_generate], np.float32),
-    )
+    checks["denoise"] = DenoiserInputs(
+        z_t=(a * z + s * noise).astype(np.float32),
+        t=np.array([0.6], np.float32),
+        memory=_torch("update_memory", *checks["update_memory"]),  # after one real segment
+        anchor=anchor,
+        anchor_offset=np.array([2.0], np.float32),  # two segments ahead
+        guide=np.concatenate([z, mask], axis=1),
+        memory_noise=np.array([TINY.memory_noise_generate], np.float32),
+    ).in_graph_order()
     for graph, args in checks.items():
         figures = parity(_torch(graph, *args), _run(sessions[graph], graph, *args))
         assert figures["max_abs"] <= FP32_MAX_ABS and figures["max_rel"] <= FP32_MAX_REL, (
@@ -143,7 +144,7 @@ def test_reduced_precision_variants_load_and_run(checkpoint: Path, precision: st
     rng = np.random.default_rng(1)
     for graph in GRAPH_NAMES:
         args = random_inputs(TINY, graph, rng, batch=1)
-        out = getattr(backend, graph)(*args)
+        out = call_graph(backend, graph, args)
         figures = parity(_torch(graph, *args), out)
         assert out.dtype == np.float32 and figures["max_rel"] <= PARITY_BOUNDS[precision], figures
 

@@ -1,4 +1,4 @@
-"""`make real-clips` (gapfill.model.fetch_clips): the clips inside OpenCV's sdist, fetched once.
+"""`make real-clips` (gapfill.training.fetch_clips): the clips inside OpenCV's sdist, fetched once.
 
 The real archive is 83 MB and on PyPI; these tests build small archives of the same layout and
 pin them in its place, so the download, the checks and the extraction run for real, offline.
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gapfill.errors import UserError
-from gapfill.model import clips, fetch_clips
-from gapfill.model.clips import ALL_CLIPS, clip_path
+from gapfill.training import clips, fetch_clips
+from gapfill.training.clips import ALL_CLIPS, clip_path
 
 FETCHED = sorted(name for name, info in ALL_CLIPS.items() if info.fetched)
 

@@ -19,12 +19,12 @@ from test_repair import invoke  # the CLI through typer's runner, output or pars
 from gapfill.catalog.db import Catalog, upgrade
 from gapfill.catalog.models import Camera, Defect, Model, ProvenanceEvent, Recording, SyntheticClip
 from gapfill.cli import main
-from gapfill.model.checkpoint import checkpoint_sha256
-from gapfill.model.config import MaltConfig, read_config
-from gapfill.model.data import RealShot
-from gapfill.tuning import finetune as finetune_module
-from gapfill.tuning.footage import GUARD_SECONDS, camera_footage, inside, shot_breaks
-from gapfill.tuning.validation import hold_out
+from gapfill.network.checkpoint import checkpoint_sha256
+from gapfill.network.config import MaltConfig, read_config
+from gapfill.training import finetune as finetune_module
+from gapfill.training.data import RealShot
+from gapfill.training.finetune_footage import GUARD_SECONDS, camera_footage, inside, shot_breaks
+from gapfill.training.finetune_validation import hold_out
 
 CAMERA = "press-01"
 SINCE = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)  # the last 3 of 9 ten-second segments
@@ -277,7 +277,7 @@ def test_a_nights_window_registers_what_training_reached(sqlite_site: Catalog) -
 def test_a_failure_leaves_no_model_folder_and_nothing_registered(
     sqlite_site: Catalog, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    import gapfill.model.train
+    import gapfill.training.train
 
     def broken_training(options: Any, *_args: Any, **_kwargs: Any) -> Any:
         (options.out / "stage2.pt").write_bytes(b"half")
@@ -287,7 +287,7 @@ def test_a_failure_leaves_no_model_folder_and_nothing_registered(
         raise RuntimeError("database went away")
 
     if failing == "training":
-        monkeypatch.setattr(gapfill.model.train, "run_training", broken_training)
+        monkeypatch.setattr(gapfill.training.train, "run_training", broken_training)
     else:
         monkeypatch.setattr(finetune_module, "_register", broken_register)
     with pytest.raises(SystemExit) as exit_info:

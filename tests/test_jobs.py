@@ -21,6 +21,7 @@ from test_detect_clips import write_clip
 from test_detect_scan import START, segment_path
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import EXPIRE_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -39,7 +40,6 @@ from gapfill.jobs.watch import StabilityTracker, WatchReport, has_moov, ingest_s
 from gapfill.jobs.window import RepairWindow, schedule_plan
 from gapfill.jobs.worker import Worker, WorkerOptions
 from gapfill.provenance.chain import walk_chain
-from gapfill.provenance.facts import EXPIRE_ACTION
 from gapfill.provenance.sidecar import sidecar_path
 
 T0 = dt.datetime(2026, 1, 5, 7, tzinfo=dt.UTC)

@@ -18,12 +18,12 @@ from test_verify import make_repaired_clip, make_settings
 from typer.testing import CliRunner
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import ROTATE_KEY_ACTION, SIGNING_CERT_SUBJECT
 from gapfill.catalog.models import ProvenanceEvent
 from gapfill.cli import app
 from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.provenance.c2pa_sign import read_manifest
-from gapfill.provenance.facts import ROTATE_KEY_ACTION, SIGNING_CERT_SUBJECT
 from gapfill.provenance.keys import certificate_fingerprint, rotate_signing_key, site_keys
 
 

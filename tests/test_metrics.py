@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gapfill.model.metrics import (
+from gapfill.fill.metrics import (
     luma,
     moving_mask,
     moving_psnr,

@@ -12,17 +12,17 @@ import torch
 
 from gapfill.cli import main
 from gapfill.errors import UserError
-from gapfill.model.checkpoint import load_model, save_model
-from gapfill.model.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
-from gapfill.model.data import FootageSampler, StepFootage, StepFootageMaker
-from gapfill.model.diffusion import add_noise, alpha_sigma, v_target
-from gapfill.model.first_guess import MotionGuess
-from gapfill.model.generate import fill_working
-from gapfill.model.malt import Malt
-from gapfill.model.train import Trainer, run_training
-from gapfill.model.train_options import TrainOptions
+from gapfill.fill.first_guess import MotionGuess
+from gapfill.fill.generate import fill_working
+from gapfill.network.checkpoint import load_model, save_model
+from gapfill.network.config import CONFIG_NAME, WEIGHTS_NAME, MaltConfig
+from gapfill.network.diffusion import add_noise, alpha_sigma, v_target
+from gapfill.network.malt import Malt
 from gapfill.runtime.torch_backend import TorchBackend
 from gapfill.synth.scene import Scene
+from gapfill.training.data import FootageSampler, StepFootage, StepFootageMaker
+from gapfill.training.train import Trainer, run_training
+from gapfill.training.train_options import TrainOptions
 
 torch.set_num_threads(1)
 TINY = MaltConfig.tiny()
@@ -215,7 +215,7 @@ def test_training_on_cuda_follows_the_cpu_run_and_resumes(tmp_path: Path) -> Non
         (("--minutes", "nan"), "--minutes: must be above 0"),
         (("--minutes", "0"), "--minutes: must be above 0"),
         (("--minutes", "1e9"), "--minutes: must be above 0 and at most"),
-        (("--autoencoder", "gapfill/model/default"), "--autoencoder: only for stage 2"),
+        (("--autoencoder", "gapfill/network/default"), "--autoencoder: only for stage 2"),
         (("--stage", "2", "--autoencoder", "nowhere"), "nowhere: checkpoint folder not found"),
     ],
 )

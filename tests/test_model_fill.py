@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from gapfill.errors import UserError
+from gapfill.fill.fill_file import fill_file
+from gapfill.fill.fill_gap import fill_gap
 from gapfill.media.encode import VideoWriter
-from gapfill.model.config import WEIGHTS_NAME, default_checkpoint_dir
-from gapfill.model.fill import fill_gap
-from gapfill.model.fill_file import fill_file
+from gapfill.network.config import WEIGHTS_NAME, default_checkpoint_dir
 from gapfill.synth.scene import Scene
 
 torch.set_num_threads(1)
@@ -86,7 +86,7 @@ def test_default_checkpoint_loads_and_fills_a_span(footage: np.ndarray):
 
 
 def test_importing_gapfill_fill_does_not_import_torch():
-    code = "import sys, gapfill.model.fill; print('torch' in sys.modules)"
+    code = "import sys, gapfill.fill.fill_gap; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

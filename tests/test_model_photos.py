@@ -1,4 +1,4 @@
-"""Photo scenes (gapfill.model.photos) and the training runs that use them, through the CLI."""
+"""Photo scenes (gapfill.training.photos) and the training runs that use them, through the CLI."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from gapfill.cli import main
-from gapfill.model.config import WEIGHTS_NAME
-from gapfill.model.photos import load_photos, render_photo_window
+from gapfill.network.config import WEIGHTS_NAME
+from gapfill.training.photos import load_photos, render_photo_window
 
 torch.set_num_threads(1)
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gapfill.cli import main
-from gapfill.model.checkpoint import load_model
-from gapfill.model.config import MaltConfig
-from gapfill.model.generate import fill_working
+from gapfill.fill.generate import fill_working
+from gapfill.network.checkpoint import load_model
+from gapfill.network.config import MaltConfig
 from gapfill.runtime.torch_backend import TorchBackend
 
 torch.set_num_threads(1)
@@ -21,7 +21,7 @@ TINY_4X = replace(MaltConfig.tiny(), space_down=4, patch_size=4)
 
 
 def test_the_4x_autoencoder_keeps_four_times_the_latent() -> None:
-    from gapfill.model.malt import Malt
+    from gapfill.network.malt import Malt
 
     model = Malt(TINY_4X).eval()
     frames = torch.rand(2, 3, 16, TINY_4X.height, TINY_4X.width) * 2 - 1
@@ -75,7 +75,7 @@ def test_stage2_refuses_an_autoencoder_of_other_sizes(
     ("args", "message"),
     [
         (("--tiny",), "--config: not with --tiny or --init"),
-        (("--init", "gapfill/model/default"), "--config: not with --tiny or --init"),
+        (("--init", "gapfill/network/default"), "--config: not with --tiny or --init"),
         (("--finetune", "--camera", "press-01"), "--config: not with --finetune"),
     ],
 )
@@ -108,8 +108,8 @@ def test_a_config_file_that_is_not_one_is_refused(
 def test_a_4x_model_exports_to_onnx_and_matches_pytorch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gapfill.model.checkpoint import save_model
-    from gapfill.model.malt import Malt
+    from gapfill.network.checkpoint import save_model
+    from gapfill.network.malt import Malt
 
     torch.manual_seed(0)
     save_model(Malt(TINY_4X), tmp_path / "model")

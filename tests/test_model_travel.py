@@ -1,6 +1,6 @@
 """Training that moves between machines: a wall-clock budget (`gapfill train --minutes`, a GPU
 lease or a night's window) and stage 2 started on an autoencoder trained elsewhere
-(`python -m gapfill.model.publish --autoencoder-only`, then `--autoencoder`)."""
+(`python -m gapfill.training.publish --autoencoder-only`, then `--autoencoder`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 from gapfill.cli import main
-from gapfill.model.checkpoint import load_model, save_model
-from gapfill.model.config import WEIGHTS_NAME, MaltConfig
-from gapfill.model.malt import Malt
-from gapfill.model.publish import publish_autoencoder
+from gapfill.network.checkpoint import load_model, save_model
+from gapfill.network.config import WEIGHTS_NAME, MaltConfig
+from gapfill.network.malt import Malt
+from gapfill.training.publish import publish_autoencoder
 
 torch.set_num_threads(1)
 
@@ -76,7 +76,7 @@ def test_stage2_refuses_a_folder_without_an_autoencoder(
 def test_publishing_an_autoencoder_alone_needs_a_destination(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gapfill.model import publish
+    from gapfill.training import publish
 
     monkeypatch.setattr("sys.argv", ["publish", str(tmp_path), "--autoencoder-only"])
     with pytest.raises(SystemExit) as exit_info:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gapfill.model import motion_fill
-from gapfill.model.baselines import BASELINES, FirstGuess, background_plate
-from gapfill.model.metrics import psnr
-from gapfill.model.motion_fill import MotionFill
+from gapfill.fill import motion_fill
+from gapfill.fill.baselines import BASELINES, FirstGuess, background_plate
+from gapfill.fill.metrics import psnr
+from gapfill.fill.motion_fill import MotionFill
 
 HEIGHT, WIDTH, CONTEXT = 96, 160, 8
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from cli_run import succeeds
 
+from gapfill.fill.baselines import background_plate, median_plate
+from gapfill.fill.metrics import luma, psnr
 from gapfill.media.encode import VideoWriter
-from gapfill.model.baselines import background_plate, median_plate
-from gapfill.model.metrics import luma, psnr
 from gapfill.synth.scene import Scene
 
 WIDTH, HEIGHT, FPS = 320, 180, 10.0

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 from gapfill.errors import UserError
-from gapfill.provenance.facts import ClipProvenance, InputSegment, ranges_at
+from gapfill.media.probe import read_metadata
+from gapfill.provenance.facts import METADATA_PREFIX, ClipProvenance, InputSegment, ranges_at
 from gapfill.repair.contact_sheet import pick_frames, write_contact_sheet
 from gapfill.repair.marks import MARK_COLOUR, mark_geometry, mark_synthetic
 from gapfill.repair.output import (
-    METADATA_PREFIX,
     read_cues,
-    read_metadata,
     remove_stale_parts,
     write_flagged_clip,
 )

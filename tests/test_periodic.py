@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gapfill.model.baselines import flow_plate
-from gapfill.model.first_guess import MotionGuess, motion_guess
-from gapfill.model.metrics import psnr
-from gapfill.model.periodic import PeriodicLayer
+from gapfill.fill.baselines import flow_plate
+from gapfill.fill.first_guess import MotionGuess, motion_guess
+from gapfill.fill.metrics import psnr
+from gapfill.fill.periodic import PeriodicLayer
 
 LAMP_PERIOD = 7.0  # frames, on for half of it
 WHEEL_PERIOD = 9.3  # frames per spoke-to-spoke turn: not a whole number of frames

@@ -27,7 +27,7 @@ def test_public_names_import_from_the_package():
     from gapfill import GapfillError, UserError, fill_gap, scan_file
 
     assert issubclass(UserError, GapfillError)
-    assert fill_gap is gapfill.model.fill.fill_gap
+    assert fill_gap is gapfill.fill.fill_gap.fill_gap
     assert scan_file is gapfill.detect.recording.scan_file
     assert set(gapfill.__all__) <= set(dir(gapfill))
     with pytest.raises(AttributeError):

@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Defect, ProvenanceEvent, SyntheticClip, SyntheticSpan
 from gapfill.cli import app
-from gapfill.media.probe import sha256_file
-from gapfill.model.config import CONFIG_NAME, read_config
+from gapfill.media.probe import read_metadata, sha256_file
+from gapfill.network.config import CONFIG_NAME, read_config
 from gapfill.provenance.sidecar import read_sidecar
 from gapfill.repair import run as repair_run
 from gapfill.repair.marks import MARK_COLOUR
-from gapfill.repair.output import read_cues, read_metadata
+from gapfill.repair.output import read_cues
 
 SEGMENT_FRAMES = 60
 BLACK = (20, 30)  # frames of the second segment

@@ -25,7 +25,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import SyntheticClip
 from gapfill.catalog.queries.report import ClipRow, DefectRow, SpanRow, Window
 from gapfill.cli import app, main
-from gapfill.model.config import default_checkpoint_dir
+from gapfill.network.config import default_checkpoint_dir
 from gapfill.report import render
 from gapfill.report.build import MARKER, gather
 from gapfill.report.figures import compute, defects_by_kind, footage

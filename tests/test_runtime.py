@@ -16,8 +16,8 @@ import torch
 from malt_export import TINY, psnr, tiny_checkpoint
 
 from gapfill.errors import UserError
-from gapfill.model.config import WEIGHTS_NAME
-from gapfill.model.fill import fill_gap
+from gapfill.fill.fill_gap import fill_gap
+from gapfill.network.config import WEIGHTS_NAME
 from gapfill.runtime import select_backend
 from gapfill.runtime.manifest import MANIFEST_NAME
 from gapfill.runtime.onnx_backend import OnnxBackend
@@ -77,7 +77,7 @@ def test_onnx_backend_reports_its_provider_and_reuses_sessions(checkpoint: Path)
 
 
 def torch_model(checkpoint: Path):
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
 
     return load_model(checkpoint)
 
@@ -151,7 +151,7 @@ def test_tensorrt_by_name_says_it_is_not_installed(checkpoint: Path):
 
 def test_importing_the_runtime_and_onnx_backend_does_not_import_torch():
     code = (
-        "import sys, gapfill.runtime, gapfill.runtime.onnx_backend, gapfill.model.fill; "
+        "import sys, gapfill.runtime, gapfill.runtime.onnx_backend, gapfill.fill.fill_gap; "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -208,9 +208,9 @@ def test_the_segment_loop_hands_free_heap_back(
     checkpoint: Path, clip: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After every generated segment the loop gives free heap pages back, so a long fill's heap
-    does not fragment and grow (gapfill/model/allocator.py; benchmarks/long_horizon.py measures
+    does not fragment and grow (gapfill/fill/allocator.py; benchmarks/long_horizon.py measures
     the effect)."""
-    from gapfill.model import allocator, generate
+    from gapfill.fill import allocator, generate
 
     calls = []
     monkeypatch.setattr(generate, "release_free_heap", lambda: calls.append(1) or True)

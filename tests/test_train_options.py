@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gapfill.model.train_options import largest_unroll, unroll_for_step
+from gapfill.training.train_options import largest_unroll, unroll_for_step
 
 
 def test_the_default_curriculum_goes_from_2_to_4_to_8_segments() -> None:

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from gapfill.model.checkpoint import load_model
-from gapfill.model.config import WEIGHTS_NAME
-from gapfill.model.fill import fill_gap
+from gapfill.fill.fill_gap import fill_gap
+from gapfill.network.checkpoint import load_model
+from gapfill.network.config import WEIGHTS_NAME
 from gapfill.synth.scene import Scene
 
 pytestmark = pytest.mark.slow

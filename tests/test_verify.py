@@ -20,6 +20,7 @@ from test_output import FPS, scene
 from typer.testing import CliRunner
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -37,8 +38,6 @@ from gapfill.provenance import commands
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (
-    CLIP_SUBJECT,
-    REPAIR_ACTION,
     ClipProvenance,
     ComputeSeconds,
     InputSegment,

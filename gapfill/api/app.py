@@ -21,7 +21,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gapfill import __version__
 from gapfill.api import admin, audit, browse, clip_media, pages, review
 from gapfill.api.auth import (
     SESSION_COOKIE,
@@ -35,6 +34,7 @@ from gapfill.api.schemas import ErrorOut, errors
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.config import Settings
 from gapfill.errors import UserError
+from gapfill.version import __version__
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Forms and small JSON bodies only: nothing the API accepts is anywhere near this.

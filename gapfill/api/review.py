@@ -17,9 +17,9 @@ from gapfill.api.auth import catalog_of, require
 from gapfill.api.schemas import MAX_INT, ErrorOut, ReviewIn, ReviewOut, errors
 from gapfill.api.tokens import Principal
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, REVIEW_ACTION
 from gapfill.catalog.queries.clips import clip_by_id, set_review
 from gapfill.provenance.chain import append_event
-from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
 Decision = Literal["approved", "rejected"]
 

@@ -41,7 +41,7 @@ from gapfill.console import progress as progress_bar
 from gapfill.detect.features import FrameFeatures
 from gapfill.detect.recording import FileAnalysis, FileFindings, analyse_file, find_defects
 from gapfill.detect.spans import Span
-from gapfill.detect.timeline import Coverage, detect_recording_gaps
+from gapfill.detect.timeline import detect_recording_gaps, recording_coverage
 from gapfill.errors import UserError
 from gapfill.media.decode import DecodeResult
 
@@ -328,10 +328,7 @@ def _store_recording_gaps(
     before = neighbouring_readable_start(session, camera_id, state.scanned_from, later=False)
     after = neighbouring_readable_start(session, camera_id, state.scanned_to, later=True)
     low, high = before or state.scanned_from, after or state.scanned_to
-    coverage = [
-        Coverage(rid, start.timestamp(), end.timestamp(), status != "unreadable")
-        for rid, start, end, status in coverage_rows(session, camera_id, low, high)
-    ]
+    coverage = recording_coverage(coverage_rows(session, camera_id, low, high))
     defects_q.delete_open_defects_of_detector(session, camera_id, RECORDING_GAP_DETECTOR, low, high)
     for span, culprit in detect_recording_gaps(coverage, state.interval, state.settings.gap_factor):
         _write_defect(

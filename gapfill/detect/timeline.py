@@ -15,6 +15,7 @@ that ends early (a truncated file's tail, up to the next segment's start) and un
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass
 
@@ -150,6 +151,14 @@ class Coverage:
     start: float
     end: float
     readable: bool
+
+
+def recording_coverage(rows: list[tuple[int, dt.datetime, dt.datetime, str]]) -> list[Coverage]:
+    """Coverage of the catalog's (id, start, end, status) rows; an unreadable one is no cover."""
+    return [
+        Coverage(rid, start.timestamp(), end.timestamp(), status != "unreadable")
+        for rid, start, end, status in rows
+    ]
 
 
 def detect_recording_gaps(

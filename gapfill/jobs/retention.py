@@ -21,12 +21,12 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, EXPIRE_ACTION
 from gapfill.catalog.models import utcnow
 from gapfill.catalog.queries.clips import clips_created_before
 from gapfill.catalog.queries.provenance import subject_events
 from gapfill.config import Settings
 from gapfill.provenance.chain import append_event
-from gapfill.provenance.facts import CLIP_SUBJECT, EXPIRE_ACTION
 from gapfill.provenance.sidecar import sidecar_path
 
 log = logging.getLogger("gapfill.jobs.retention")

@@ -1,7 +1,8 @@
-"""Full-resolution RGB frames of a time window of one recording, for repairs.
+"""Full-resolution RGB frames of a time window of one recording, for repairs; resizing them.
 
 Detectors decode for analysis (small, luma, fast: media/decode.py); a repair needs the real
 pixels of the context around a span, at source resolution, with each frame's presentation time.
+`resize_frames` brings frames to another size (the model's working size, training shots).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from gapfill.errors import UserError
@@ -89,3 +91,19 @@ def _stack(times: list[float], frames: list[np.ndarray]) -> TimedFrames:
     if not frames:
         return TimedFrames(np.zeros(0), np.zeros((0, 0, 0, 3), np.uint8))
     return TimedFrames(np.asarray(times), np.stack(frames))
+
+
+def resize_frames(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize (T,H,W,3) frames. `size` is the short side (aspect kept, even sizes) or (H, W)."""
+    height, width = frames.shape[1:3]
+    if isinstance(size, int):
+        scale = size / min(height, width)
+        out_h = max(2, round(height * scale / 2) * 2)
+        out_w = max(2, round(width * scale / 2) * 2)
+    else:
+        out_h, out_w = size
+    if (out_h, out_w) == (height, width):
+        return frames
+    # INTER_AREA averages when shrinking (no aliasing); cubic when enlarging.
+    interp = cv2.INTER_AREA if out_h < height else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(f, (out_w, out_h), interpolation=interp) for f in frames])

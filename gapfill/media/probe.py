@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -92,3 +93,9 @@ def _ffmpeg_reason(exc: av.FFmpegError) -> str:
     # PyAV's message repeats the path; keep FFmpeg's own words only.
     strerror = getattr(exc, "strerror", None)
     return strerror or str(exc)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The container tags of a file, as PyAV reads them back."""
+    with av.open(str(path)) as container:
+        return dict(container.metadata)

@@ -17,12 +17,12 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
+from gapfill.catalog.event_names import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.catalog.models import SyntheticClip
 from gapfill.catalog.queries.cameras import option_camera_id
 from gapfill.catalog.queries.clips import audit_spans
 from gapfill.catalog.queries.provenance import subject_events
 from gapfill.errors import UserError
-from gapfill.provenance.facts import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.provenance.sidecar import read_sidecar
 
 # Column order for tables and CSV.

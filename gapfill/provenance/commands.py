@@ -56,9 +56,9 @@ def keys_rotate(
     from sqlalchemy.engine import make_url
 
     from gapfill.catalog.db import open_catalog
+    from gapfill.catalog.event_names import ROTATE_KEY_ACTION, SIGNING_CERT_SUBJECT
     from gapfill.config import load_settings
     from gapfill.provenance.chain import append_event
-    from gapfill.provenance.facts import ROTATE_KEY_ACTION, SIGNING_CERT_SUBJECT
     from gapfill.provenance.keys import rotate_signing_key
 
     settings = load_settings()

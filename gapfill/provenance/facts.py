@@ -25,16 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-# The action and subject under which the repair that wrote a clip is recorded in the chain.
-REPAIR_ACTION = "repair"
-# Retention deleted the clip's file on purpose (gapfill/jobs/retention.py); its rows stay.
-EXPIRE_ACTION = "expire"
-CLIP_SUBJECT = "synthetic_clip"
-# An engineer approved or rejected a clip (gapfill/api/review.py); the report reads turnaround here.
-REVIEW_ACTION = "review"
-# `gapfill keys rotate` replaced the signing certificate (subject: the new one's SHA-256).
-ROTATE_KEY_ACTION = "rotate_key"
-SIGNING_CERT_SUBJECT = "signing_certificate"
+# The container tags a clip carries are named with this prefix (gapfill/repair/output.py).
+METADATA_PREFIX = "com.gapfill."
 
 DIGITAL_SOURCE_TYPE = (
     "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"

@@ -29,15 +29,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, EXPIRE_ACTION, REPAIR_ACTION
 from gapfill.catalog.models import Model, SyntheticClip
 from gapfill.catalog.queries import clips as clips_q
 from gapfill.catalog.queries import provenance as chain_q
 from gapfill.catalog.queries.recordings import recording_by_path
 from gapfill.config import Settings
 from gapfill.errors import UserError
-from gapfill.media.probe import sha256_file
+from gapfill.media.probe import read_metadata, sha256_file
 from gapfill.provenance.chain import walk_chain
-from gapfill.provenance.facts import CLIP_SUBJECT, EXPIRE_ACTION, REPAIR_ACTION, iso
+from gapfill.provenance.facts import METADATA_PREFIX, iso
 from gapfill.provenance.keys import site_keys
 from gapfill.provenance.sidecar import read_sidecar, sidecar_path
 
@@ -117,8 +118,6 @@ def _clips_for_path(session: Session, path: Path, report: VerifyReport) -> list[
         raise UserError(f"{path}: no such file, and no synthetic clip with this path")
     # A file without a row: its row was deleted, or it is not a gapfill clip. Its own
     # metadata says which.
-    from gapfill.repair.output import METADATA_PREFIX, read_metadata
-
     try:
         provenance_id = read_metadata(path).get(f"{METADATA_PREFIX}provenance_id")
     except Exception as exc:  # PyAV raises many kinds; any of them means "not our clip"
@@ -281,8 +280,6 @@ class _Checker:
             self.report.add(clip.path, "C2PA manifest's synthetic ranges differ from the catalog")
 
     def _check_metadata(self, clip: SyntheticClip) -> None:
-        from gapfill.repair.output import METADATA_PREFIX, read_metadata
-
         try:
             tagged = read_metadata(clip.path).get(f"{METADATA_PREFIX}provenance_id")
         except Exception as exc:  # a file PyAV cannot open at all
@@ -379,7 +376,7 @@ class _Checker:
         if path not in self._hashes:
             try:
                 if path.is_dir():
-                    from gapfill.model.checkpoint import checkpoint_sha256
+                    from gapfill.network.checkpoint import checkpoint_sha256
 
                     self._hashes[path] = checkpoint_sha256(path)
                 else:

@@ -11,11 +11,11 @@ from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.catalog.models import Defect
 from gapfill.catalog.queries.cameras import option_camera_id
 from gapfill.catalog.queries.defects import DefectFilter, defect_ids
+from gapfill.checkpoint_registry import configured_checkpoint
 from gapfill.config import Settings, load_settings
 from gapfill.console import emit, progress
 from gapfill.errors import UserError
 from gapfill.provenance.c2pa_sign import C2paSigner
-from gapfill.repair.checkpoints import configured_checkpoint
 from gapfill.repair.run import RepairResult, finish_interrupted, repair_defect
 from gapfill.times import parse_time
 

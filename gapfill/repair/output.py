@@ -39,10 +39,9 @@ from av.subtitles.subtitle import SubtitleSet
 from gapfill.errors import UserError
 from gapfill.media.encode import DEFAULT_TIME_BASE, FILE_MODE, VideoWriter, fsync_directory
 from gapfill.media.probe import sha256_file
-from gapfill.provenance.facts import ClipProvenance, SyntheticRange
+from gapfill.provenance.facts import METADATA_PREFIX, ClipProvenance, SyntheticRange
 from gapfill.repair.marks import mark_synthetic
 
-METADATA_PREFIX = "com.gapfill."
 # The mov_text encoder needs an ASS header to start; only the Default style is used.
 _ASS_HEADER = (
     b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n"
@@ -312,12 +311,6 @@ def _cue_packet(
     packet.stream = stream
     packet.time_base = time_base
     return packet
-
-
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The container tags of a clip, as PyAV reads them back."""
-    with av.open(str(path)) as container:
-        return dict(container.metadata)
 
 
 def read_cues(path: str | os.PathLike[str]) -> list[Cue]:

@@ -4,7 +4,7 @@ The order is what keeps a crash harmless and the catalog honest:
 1. plan (read-only): the real frames before and after, at source resolution; the originals'
    sha256 are checked against the catalog before they are used and again after the clip is
    written, so a fill is never made from footage that changed since ingest;
-2. fill: MALT predicts the missing frames (gapfill.model.fill.fill_gap);
+2. fill: MALT predicts the missing frames (gapfill.fill.fill_gap.fill_gap);
 3. write the signed clip under a hidden pending name `.<clip>.pending.part` (atomic, fsynced);
 4. one transaction: synthetic_clips + synthetic_spans rows (naming the final path), the defect
    set to `repaired`, and the `repair` provenance event;
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from gapfill.catalog.db import Catalog
+from gapfill.catalog.event_names import CLIP_SUBJECT, REPAIR_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -42,16 +43,15 @@ from gapfill.catalog.models import (
 )
 from gapfill.catalog.queries.clips import clip_files
 from gapfill.catalog.queries.provenance import first_payload
+from gapfill.checkpoint_registry import model_for_camera
 from gapfill.config import Settings
 from gapfill.errors import UserError
+from gapfill.fill.fill_gap import fill_gap, resolve_backend
 from gapfill.media.encode import fsync_directory
 from gapfill.media.probe import sha256_file
-from gapfill.model.fill import fill_gap, resolve_backend
 from gapfill.provenance.c2pa_sign import C2paSigner
 from gapfill.provenance.chain import append_event
 from gapfill.provenance.facts import (
-    CLIP_SUBJECT,
-    REPAIR_ACTION,
     ClipProvenance,
     ComputeSeconds,
     InputSegment,
@@ -60,10 +60,9 @@ from gapfill.provenance.facts import (
     repair_event_payload,
 )
 from gapfill.provenance.sidecar import sidecar_path, write_sidecar
-from gapfill.repair.checkpoints import model_for_camera
 from gapfill.repair.output import WrittenClip, write_flagged_clip
 from gapfill.repair.plan import RepairPlan, Unrepairable, plan_repair
-from gapfill.runtime import Backend
+from gapfill.runtime import NamedBackend
 
 log = logging.getLogger("gapfill.repair")
 
@@ -255,7 +254,7 @@ def finish_interrupted(catalog: Catalog, recorded_before: dt.datetime | None = N
     return finished
 
 
-def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[str, Any]:
+def _parameters(settings: Settings, plan: RepairPlan, engine: NamedBackend) -> dict[str, Any]:
     """Everything besides the model and seed that decides the synthetic frames."""
     return {
         "backend": engine.name,
@@ -270,7 +269,7 @@ def _parameters(settings: Settings, plan: RepairPlan, engine: Backend) -> dict[s
     }
 
 
-def _fill(plan: RepairPlan, engine: Backend, seed: int) -> tuple[np.ndarray, float]:
+def _fill(plan: RepairPlan, engine: NamedBackend, seed: int) -> tuple[np.ndarray, float]:
     """The synthetic frames, and the wall seconds the model took to make them (the clip's
     fill_seconds: the context was read by plan_repair, and the file is written later)."""
     before, after = plan.before.array(), plan.after.array()

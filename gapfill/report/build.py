@@ -55,8 +55,8 @@ def gather(catalog: Catalog, settings: Settings, window: queries.Window) -> Figu
 
 
 def _configured_model(settings: Settings) -> tuple[str, Path]:
-    # Same naming as gapfill.repair.checkpoints.register_model, without importing torch for it.
-    from gapfill.model.config import default_checkpoint_dir
+    # Same naming as gapfill.checkpoint_registry.register_model, without importing torch for it.
+    from gapfill.network.config import default_checkpoint_dir
 
     default = default_checkpoint_dir()
     folder = settings.model_path or default

@@ -12,7 +12,7 @@ Format: a JSON list of rows, one per (source, span length, filler), each the mea
 - filler: "malt" or a baseline name (hold, crossfade, plate, flow, rife, NAME@SIZE);
 - psnr (dB) and ssim on luma at source resolution, sharpness (gradient energy of the fill over the
   truth's; 1 is as sharp as the truth), seam_jump (change at the span edges relative to the real
-  frame-to-frame change). gapfill/model/metrics.py defines each.
+  frame-to-frame change). gapfill/fill/metrics.py defines each.
 
 `benchmarks/fill_quality.py --quality-json PATH` writes it; `gapfill report` reads it. The format is
 defined here, once, so the writer and the reader cannot drift apart.

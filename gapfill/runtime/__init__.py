@@ -3,7 +3,7 @@
     from gapfill.runtime import select_backend
     backend = select_backend("auto", checkpoint_dir)   # backend.name: "tensorrt", "onnx", "torch"
 
-Every backend has what the segment loop (gapfill.model.generate) uses: encode, denoise,
+Every backend has what the segment loop (gapfill.fill.generate) uses: encode, denoise,
 update_memory, decode, initial_memory (numpy float32, batch first), `.config` (MaltConfig), and
 `.name` and `.provider` for the logs. Nothing heavy is imported here: torch, onnxruntime and
 tensorrt are imported by the backend that needs them, when it is built.
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from gapfill.errors import UserError
-from gapfill.model.config import WEIGHTS_NAME, MaltConfig, default_checkpoint_dir
-from gapfill.model.device import check_device, resolve_device
-from gapfill.model.generate import Backend as LoopBackend
+from gapfill.network.config import WEIGHTS_NAME, default_checkpoint_dir
+from gapfill.runtime.backend import Backend, NamedBackend
+from gapfill.runtime.device import check_device, resolve_device
 from gapfill.runtime.manifest import (
     DEFAULT_ONNX_SUBDIR,
     DEFAULT_TENSORRT_SUBDIR,
@@ -38,15 +38,6 @@ log = logging.getLogger("gapfill.runtime")
 
 BackendKind = Literal["auto", "torch", "onnx", "tensorrt"]
 BACKEND_KINDS = ("auto", "torch", "onnx", "tensorrt")
-
-
-@runtime_checkable
-class Backend(LoopBackend, Protocol):
-    """The segment loop's Backend (gapfill.model.generate) plus the names the logs report."""
-
-    config: MaltConfig
-    name: str
-    provider: str
 
 
 class _Found:
@@ -126,7 +117,7 @@ def _build(kind: str, found: _Found, device: str, precision: str, threads: int |
         if found.onnx is None:
             raise UserError(_missing(found, "ONNX export", "gapfill export onnx"))
         return OnnxBackend(found.onnx, device=device, precision=precision, threads=threads)
-    from gapfill.model.checkpoint import load_model
+    from gapfill.network.checkpoint import load_model
     from gapfill.runtime.torch_backend import TorchBackend
 
     if found.checkpoint is None:
@@ -150,7 +141,7 @@ def select_backend(
     *,
     precision: str = "fp32",
     threads: int | None = None,
-) -> Backend:
+) -> NamedBackend:
     """A ready backend of `kind` for a checkpoint or export folder (None: the shipped model).
 
     kind "auto" picks the fastest that works here: TensorRT on a CUDA host with engines, else
@@ -201,9 +192,9 @@ def _auto_kinds(found: _Found, device: str) -> list[str]:
     return kinds
 
 
-def create_backend(name: str, checkpoint: str | Path | None = None) -> Backend:
+def create_backend(name: str, checkpoint: str | Path | None = None) -> NamedBackend:
     """`select_backend(name, checkpoint)`: the hook benchmarks/fill_speed.py looks for."""
     return select_backend(name, checkpoint)
 
 
-__all__ = ["BACKEND_KINDS", "Backend", "create_backend", "locate", "select_backend"]
+__all__ = ["BACKEND_KINDS", "Backend", "NamedBackend", "create_backend", "locate", "select_backend"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gapfill.network.denoiser_inputs import DenoiserInputs
+
 
 class GraphBackend:
     _initial: np.ndarray
@@ -19,17 +21,8 @@ class GraphBackend:
         # (B, 3, T, H, W) -> (B, C, T/4, h, w)
         return self._run("encode", frames)
 
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray:
-        return self._run("denoise", z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
+    def denoise(self, inputs: DenoiserInputs[np.ndarray]) -> np.ndarray:
+        return self._run("denoise", *inputs.in_graph_order())
 
     def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray:
         # (B, L, M, D), (B, C, F, h, w) -> (B, L, M, D)

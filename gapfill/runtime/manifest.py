@@ -6,7 +6,7 @@ An ONNX export folder holds, for one checkpoint:
     config.json             the checkpoint's MaltConfig (the runtimes need the sizes, not torch)
     initial_memory.npy      (L, M, D) float32: the learned starting memory, broadcast per batch
     encode.onnx             frames (B, 3, T, H, W) -> z (B, C, T/4, h, w)
-    denoise.onnx            z_t, t, memory, anchor, anchor_offset, guide, memory_noise -> v
+    denoise.onnx            the fields of network.denoiser_inputs.DenoiserInputs, in order -> v
     update_memory.onnx      memory (B, L, M, D), z (B, C, F, h, w) -> memory_next (B, L, M, D)
     decode.onnx             z (B, C, F', h, w) -> frames (B, 3, 4F', H, W)
     <graph>.fp16.onnx, <graph>.int8.onnx   optional variants (float32 inputs and outputs)
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from gapfill.errors import UserError
-from gapfill.model.config import CONFIG_NAME, MaltConfig, read_config
+from gapfill.network.config import CONFIG_NAME, MaltConfig, read_config
+from gapfill.network.denoiser_inputs import DENOISER_INPUT_NAMES
 
 MANIFEST_NAME = "manifest.json"
 INITIAL_MEMORY_NAME = "initial_memory.npy"
@@ -40,7 +41,7 @@ GRAPH_NAMES = ("encode", "denoise", "update_memory", "decode")
 # Input and output tensor names of each graph, in call order (the Backend protocol's arguments).
 GRAPH_INPUTS: dict[str, tuple[str, ...]] = {
     "encode": ("frames",),
-    "denoise": ("z_t", "t", "memory", "anchor", "anchor_offset", "guide", "memory_noise"),
+    "denoise": DENOISER_INPUT_NAMES,
     "update_memory": ("memory", "z"),
     "decode": ("z",),
 }

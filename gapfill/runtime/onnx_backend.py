@@ -2,7 +2,7 @@
 
 No torch: a box that only fills gaps can run MALT from an export folder with numpy and
 onnxruntime. The memory travels as a numpy array between calls, exactly as in the torch backend,
-so the segment loop (gapfill.model.generate) cannot tell the two apart.
+so the segment loop (gapfill.fill.generate) cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.config import MaltConfig
+from gapfill.network.config import MaltConfig
 from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,

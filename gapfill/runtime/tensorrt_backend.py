@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.model.config import MaltConfig
+from gapfill.network.config import MaltConfig
 from gapfill.runtime.graph_backend import GraphBackend
 from gapfill.runtime.manifest import (
     GRAPH_INPUTS,

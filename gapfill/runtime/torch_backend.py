@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gapfill.model.config import MaltConfig
-from gapfill.model.malt import Malt
+from gapfill.network.config import MaltConfig
+from gapfill.network.denoiser_inputs import DenoiserInputs
+from gapfill.network.malt import Malt
 
 
 class TorchBackend:
@@ -37,18 +38,8 @@ class TorchBackend:
         return self._np(self.model.encode(self._t(frames)))
 
     @torch.inference_mode()
-    def denoise(
-        self,
-        z_t: np.ndarray,
-        t: np.ndarray,
-        memory: np.ndarray,
-        anchor: np.ndarray,
-        anchor_offset: np.ndarray,
-        guide: np.ndarray,
-        memory_noise: np.ndarray,
-    ) -> np.ndarray:
-        args = (z_t, t, memory, anchor, anchor_offset, guide, memory_noise)
-        return self._np(self.model.denoise(*(self._t(a) for a in args)))
+    def denoise(self, inputs: DenoiserInputs[np.ndarray]) -> np.ndarray:
+        return self._np(self.model.denoise(inputs.map(self._t)))
 
     @torch.inference_mode()
     def update_memory(self, memory: np.ndarray, z: np.ndarray) -> np.ndarray:

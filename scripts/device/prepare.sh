@@ -20,7 +20,7 @@ av_version=$("$PY" -c "import av; print(av.__version__)")
 import shutil
 import sys
 from gapfill.errors import UserError
-from gapfill.model.clips import clip_path
+from gapfill.training.clips import clip_path
 for name in ("bikes.mp4", "box.mp4", "cup.mp4", "tree.avi"):
     try:
         shutil.copy(clip_path(name), ".device/clips/" + name)
@@ -28,7 +28,7 @@ for name in ("bikes.mp4", "box.mp4", "cup.mp4", "tree.avi"):
         sys.exit(f"error: {exc} (run `make real-clips` first)")
 PYTHON
 if [[ -n "${1:-}" ]]; then
-    "$PY" -m gapfill.model.publish "$1" --dest .device/autoencoder --autoencoder-only
+    "$PY" -m gapfill.training.publish "$1" --dest .device/autoencoder --autoencoder-only
 fi
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb | tail -1 | cut -f1)
 carried=$(du -sb .device | cut -f1)

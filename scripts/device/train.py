@@ -12,7 +12,7 @@ Steps, each timed into RESULTS/summary.json:
 1. a tiny model trained a few steps through both stages on the GPU, with footage workers, so a
    broken CUDA path costs seconds of the lease, not all of it;
 2. stage 1 (the autoencoder) for --stage1-minutes, unless --autoencoder brings one trained on
-   another machine (`python -m gapfill.model.publish --autoencoder-only`);
+   another machine (`python -m gapfill.training.publish --autoencoder-only`);
 3. stage 2 (denoiser and memory, from scratch) for --stage2-minutes;
 4. the EMA weights as fp16 into RESULTS/model (what `gapfill fill --model` and the benchmarks
    read), the training log into RESULTS/train.log.
@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
-from gapfill.model.checkpoint import load_model
-from gapfill.model.commands import model_sizes, parse_curriculum, train_on_clips
-from gapfill.model.config import MaltConfig
-from gapfill.model.device import usable_cores
-from gapfill.model.publish import fill_parity_db, publish
-from gapfill.model.train import trained_steps
+from gapfill.network.checkpoint import load_model
+from gapfill.network.config import MaltConfig
+from gapfill.runtime.device import usable_cores
 from gapfill.runtime.torch_backend import TorchBackend
+from gapfill.training.commands import model_sizes, parse_curriculum, train_on_clips
+from gapfill.training.publish import fill_parity_db, publish
+from gapfill.training.train import trained_steps
 
 SYNTH_SEEDS = (100_000, 1_100_000)  # the training seeds of gapfill train (disjoint from eval)
 NO_STEP_LIMIT = 1_000_000  # the stages stop on their minutes

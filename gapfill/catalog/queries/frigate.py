@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gapfill.catalog.frigate_db import FrigateRow
 from gapfill.catalog.models import Camera, Defect, Recording
-from gapfill.detect.spans import Span
-from gapfill.detect.timeline import Coverage
+from gapfill.catalog.queries.recordings import coverage_rows
 
 # The same detector as scan's holes between recordings: a later scan recomputes these very spans
 # from the same recordings and must find them already there, not add them twice.
@@ -37,7 +37,7 @@ def link_recording(session: Session, path: str, row: FrigateRow) -> bool:
 class CameraClock:
     camera_id: int
     interval: float  # seconds between frames
-    coverage: list[Coverage]
+    recordings: list[tuple[int, dt.datetime, dt.datetime, str]]  # as coverage_rows gives them
 
 
 def camera_clock(
@@ -60,19 +60,19 @@ def camera_clock(
         .order_by(Recording.start_time)
         .limit(1)
     )
-    rows = session.execute(
-        select(Recording.id, Recording.start_time, Recording.end_time, Recording.status).where(
-            Recording.camera_id == camera.id,
-            Recording.start_time >= (before or low),
-            Recording.start_time <= (after or high),
-        )
-    ).all()
-    coverage = [
-        Coverage(rid, start.timestamp(), end.timestamp(), status != "unreadable")
-        for rid, start, end, status in rows
-    ]
+    recordings = coverage_rows(session, camera.id, before or low, after or high)
     fps = camera.cadence_fps or camera.nominal_fps
-    return CameraClock(camera.id, 1.0 / fps if fps else DEFAULT_INTERVAL, coverage)
+    return CameraClock(camera.id, 1.0 / fps if fps else DEFAULT_INTERVAL, recordings)
+
+
+class GapSpan(Protocol):
+    """What sync_gap_defects reads of a hole (the timeline detector's spans have it)."""
+
+    kind: str
+    start: float  # POSIX seconds
+    end: float
+    detector: str
+    figures: dict[str, Any]
 
 
 @dataclass
@@ -85,7 +85,7 @@ class GapChanges:
 def sync_gap_defects(
     session: Session,
     camera_id: int,
-    holes: list[tuple[Span, int | None]],
+    holes: list[tuple[GapSpan, int | None]],
     low: dt.datetime,
     high: dt.datetime,
 ) -> GapChanges:

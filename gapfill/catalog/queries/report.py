@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from gapfill.catalog.event_names import CLIP_SUBJECT, REVIEW_ACTION
 from gapfill.catalog.models import (
     Camera,
     Defect,
@@ -31,10 +32,6 @@ from gapfill.catalog.models import (
 )
 from gapfill.catalog.queries.cameras import option_camera_id
 from gapfill.catalog.queries.provenance import subject_events
-
-# The names of the review events' action and subject, which gapfill.provenance writes; a module
-# of constants only, so the catalog imports nothing of provenance's behaviour.
-from gapfill.provenance.facts import CLIP_SUBJECT, REVIEW_ACTION
 
 
 @dataclass(frozen=True)
