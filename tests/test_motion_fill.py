@@ -154,8 +154,8 @@ def test_motion_is_a_registered_baseline() -> None:
 def test_frames_drawn_on_several_threads_are_those_drawn_on_one(monkeypatch) -> None:
     """The plate and the frames are split across threads (baselines.worker_threads); each frame
     has its own scratch canvas, so the result is the same frame for frame, bit for bit."""
-    from gapfill.model import baselines
-    from gapfill.model.first_guess import MotionGuess
+    from gapfill.fill import baselines
+    from gapfill.fill.first_guess import MotionGuess
     from gapfill.synth.scene import Scene
 
     video = Scene(4243, width=192, height=144, fps=10.0).render(0, 2 * 24 + 20)
