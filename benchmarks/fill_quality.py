@@ -15,7 +15,7 @@ something moves).
     .venv/bin/python benchmarks/fill_quality.py --tune-sampling 1:1,1:1:3  # MALT's sampling, ditto
     .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/network/default/quality.json
 
-Fillers: every baseline in gapfill.fill.baselines.BASELINES, `malt` (gapfill.fill.fill_gap.fill_gap,
+Fillers: every baseline in gapfill.fill.fillers.BASELINES, `malt` (gapfill.fill.fill_gap.fill_gap,
 skipped with a note when it cannot be imported or has no checkpoint), and `NAME@S` for a baseline
 run at working size S (short side) and brought back with compose_to_source.
 """
@@ -42,6 +42,7 @@ from rich.table import Table
 from gapfill.errors import GapfillError
 from gapfill.fill import baselines
 from gapfill.fill.compose import compose_to_source
+from gapfill.fill.fillers import BASELINES
 from gapfill.fill.first_guess import motion_guess
 from gapfill.fill.metrics import context_plate, span_metrics
 from gapfill.media.encode import atomic_write_bytes
@@ -115,8 +116,8 @@ def build_fillers(names: list[str], seed: int, model: Path | None = None) -> dic
                 continue
         elif base == "guess":  # MALT's own first guess: what the learned part is judged against
             filler = motion_guess
-        elif base in baselines.BASELINES:
-            filler = baselines.BASELINES[base]
+        elif base in BASELINES:
+            filler = BASELINES[base]
         else:
             sys.exit(f"error: --fillers: unknown filler {base!r}")
         fillers[name] = at_working_size(filler, int(size)) if size else filler
@@ -323,7 +324,7 @@ def tune_sampling(args: argparse.Namespace) -> None:
     """
     model_dir = args.model or default_checkpoint_dir()
     sources = training_sources(args.seed)
-    fillers: dict[str, Filler] = {"flowplate": baselines.BASELINES["flowplate"]}
+    fillers: dict[str, Filler] = {"flowplate": BASELINES["flowplate"]}
     with tempfile.TemporaryDirectory() as tmp:
         for start, steps, tau in parse_sampling(args.tune_sampling):
             name = f"start={start:g},steps={steps},tau={tau:g}"
@@ -344,7 +345,7 @@ def tune_sampling(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fillers", default=",".join([*baselines.BASELINES, "guess", "malt"]))
+    parser.add_argument("--fillers", default=",".join([*BASELINES, "guess", "malt"]))
     parser.add_argument("--spans", default="1,4,16,64,128")
     parser.add_argument("--context", type=int, default=16, help="real frames on each side")
     parser.add_argument("--positions", type=int, default=3, help="cuts per source and span")

@@ -33,10 +33,10 @@ from fill_quality import cut_starts, real_sources
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.fill import baselines
 from gapfill.fill.baselines import FirstGuess
 from gapfill.fill.compose import compose_to_source
 from gapfill.fill.fill_gap import resolve_backend
+from gapfill.fill.fillers import BASELINES
 from gapfill.fill.generate import (
     frames_from_latent,
     from_model_frames,
@@ -105,7 +105,7 @@ def main() -> None:
                 row["latent oracle"].append(psnr(latent, truth))
                 row["pixel oracle"].append(psnr(pixel, truth))
                 for name in CLASSICAL:
-                    fill = baselines.BASELINES[name](before, after, span, source.fps)
+                    fill = BASELINES[name](before, after, span, source.fps)
                     row[name].append(psnr(fill, truth))
                 console.print(f"{source.name} span {span} @ {start}: done", highlight=False)
 

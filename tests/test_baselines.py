@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gapfill.errors import UserError
-from gapfill.fill.baselines import BASELINES, background_plate, crossfade, load_rife
+from gapfill.fill.baselines import background_plate, crossfade, load_rife
+from gapfill.fill.fillers import BASELINES
 from gapfill.fill.metrics import psnr
 
 FILLER_NAMES = sorted(BASELINES)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gapfill.fill import motion_fill
-from gapfill.fill.baselines import BASELINES, FirstGuess, background_plate
+from gapfill.fill.baselines import FirstGuess, background_plate
+from gapfill.fill.fillers import BASELINES
 from gapfill.fill.metrics import psnr
 from gapfill.fill.motion_fill import MotionFill
 

@@ -20,6 +20,7 @@ empty (Tb or Ta = 0) but not both; the result is (n_missing,H,W,3) uint8. Frame 
   guess, measured on its own so that what the model adds to it is visible.
 - motion: objects on trajectories and steady-motion layers (a belt) over the plate, flowplate
   near the edges (gapfill/fill/motion_fill.py, `MotionFill`): the strongest classical filler.
+The registry of them all by name is gapfill.fill.fillers.BASELINES.
 """
 
 from __future__ import annotations
@@ -429,21 +430,3 @@ def rife(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> n
             frames = (frames.clamp(0, 1) * 255.0).round().byte().permute(0, 2, 3, 1)
             out[start : start + len(t)] = frames.numpy()
     return out
-
-
-def motion(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> np.ndarray:
-    """Objects on trajectories and steady-motion layers over the plate (motion_fill.MotionFill)."""
-    from gapfill.fill.motion_fill import MotionFill  # it builds on this module's FirstGuess
-
-    return MotionFill(before, after, n_missing).frames(0, n_missing)[0]
-
-
-BASELINES: dict[str, Filler] = {
-    "hold": hold,
-    "crossfade": crossfade,
-    "plate": background_plate,
-    "flow": optical_flow,
-    "rife": rife,
-    "flowplate": flow_plate,
-    "motion": motion,
-}

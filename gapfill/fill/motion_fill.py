@@ -456,3 +456,8 @@ def _fade(distance: int, span: int) -> float:
     """Opacity of an unpaired object `distance` frames from the end frame it was seen in: linear
     to zero over the hole, or over FADE_FRAMES when that is shorter."""
     return max(0.0, 1.0 - distance / min(span, FADE_FRAMES))
+
+
+def motion(before: np.ndarray, after: np.ndarray, n_missing: int, fps: float) -> np.ndarray:
+    """The `motion` filler (gapfill.fill.fillers): MotionFill's frames for the whole hole."""
+    return MotionFill(before, after, n_missing).frames(0, n_missing)[0]
