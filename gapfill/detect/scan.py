@@ -36,6 +36,7 @@ from gapfill.catalog.queries.recordings import (
     neighbouring_readable_start,
     recordings_to_scan,
 )
+from gapfill.catalog.timeline_names import DEFAULT_INTERVAL, RECORDING_GAP_DETECTOR
 from gapfill.config import DetectionSettings, Settings
 from gapfill.console import progress as progress_bar
 from gapfill.detect.features import FrameFeatures
@@ -46,9 +47,6 @@ from gapfill.errors import UserError
 from gapfill.media.decode import DecodeResult
 
 log = logging.getLogger(__name__)
-
-RECORDING_GAP_DETECTOR = "timeline.recording_gap"
-DEFAULT_INTERVAL = 0.1  # seconds; only when a camera states no frame rate at all
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gapfill.catalog.timeline_names import RECORDING_GAP_DETECTOR
 from gapfill.detect.features import FrameFeatures
 from gapfill.detect.spans import Span, rounded, runs
 
@@ -193,6 +194,6 @@ def detect_recording_gaps(
             "after_recording": before.recording_id,
             "before_recording": after.recording_id,
         }
-        span = Span("missing", hole_start, hole_end, None, None, "timeline.recording_gap", figures)
+        span = Span("missing", hole_start, hole_end, None, None, RECORDING_GAP_DETECTOR, figures)
         holes.append((span, culprit))
     return holes

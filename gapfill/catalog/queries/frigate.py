@@ -13,11 +13,7 @@ from sqlalchemy.orm import Session
 from gapfill.catalog.frigate_db import FrigateRow
 from gapfill.catalog.models import Camera, Defect, Recording
 from gapfill.catalog.queries.recordings import coverage_rows
-
-# The same detector as scan's holes between recordings: a later scan recomputes these very spans
-# from the same recordings and must find them already there, not add them twice.
-RECORDING_GAP_DETECTOR = "timeline.recording_gap"
-DEFAULT_INTERVAL = 0.1  # seconds; only when a camera states no frame rate at all
+from gapfill.catalog.timeline_names import DEFAULT_INTERVAL, RECORDING_GAP_DETECTOR
 
 
 def link_recording(session: Session, path: str, row: FrigateRow) -> bool:
