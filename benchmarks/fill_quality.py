@@ -16,7 +16,9 @@ something moves).
     .venv/bin/python benchmarks/fill_quality.py --quality-json gapfill/network/default/quality.json
 
 Fillers: every baseline in gapfill.fill.fillers.BASELINES, `malt` (gapfill.fill.fill_gap.fill_gap,
-skipped with a note when it cannot be imported or has no checkpoint), and `NAME@S` for a baseline
+skipped with a note when it cannot be imported or has no checkpoint), `malt-unchecked` (the same
+with the model's change kept always, not only where it pays on the context), `guess` (MALT's
+first guess alone), and `NAME@S` for a baseline
 run at working size S (short side) and brought back with compose_to_source.
 """
 
@@ -91,8 +93,11 @@ def at_working_size(filler: Filler, short_side: int) -> Filler:
     return run
 
 
-def malt_filler(seed: int, model: Path | None = None) -> Filler | str:
-    """MALT's fill_gap with checkpoint `model` (None: the shipped one), or why it is unavailable."""
+def malt_filler(seed: int, model: Path | None = None, check_change: bool = True) -> Filler | str:
+    """MALT's fill_gap with checkpoint `model` (None: the shipped one), or why it is unavailable.
+
+    check_change False: the model's change kept always (`malt-unchecked`), what the model itself
+    does; True (`malt`) is what a repair does (gapfill.fill.context_check)."""
     try:
         module = importlib.import_module("gapfill.fill.fill_gap")
     except ImportError as exc:
@@ -100,7 +105,7 @@ def malt_filler(seed: int, model: Path | None = None) -> Filler | str:
     fill_gap = module.fill_gap
 
     def run(before: np.ndarray, after: np.ndarray, n: int, fps: float) -> np.ndarray:
-        return fill_gap(before, after, n, fps, model=model, seed=seed)
+        return fill_gap(before, after, n, fps, model=model, seed=seed, check_change=check_change)
 
     return run
 
@@ -109,10 +114,10 @@ def build_fillers(names: list[str], seed: int, model: Path | None = None) -> dic
     fillers: dict[str, Filler] = {}
     for name in names:
         base, _, size = name.partition("@")
-        if base == "malt":
-            filler = malt_filler(seed, model)
+        if base in ("malt", "malt-unchecked"):
+            filler = malt_filler(seed, model, check_change=base == "malt")
             if isinstance(filler, str):
-                log.print(f"[yellow]skipping malt: {filler}[/yellow]")
+                log.print(f"[yellow]skipping {base}: {filler}[/yellow]")
                 continue
         elif base == "guess":  # MALT's own first guess: what the learned part is judged against
             filler = motion_guess

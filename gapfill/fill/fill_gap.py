@@ -8,11 +8,14 @@ starting each segment from a first guess (gapfill.fill.first_guess.MotionGuess: 
 edges, the background plate, and what moves kept moving), and
 the change it makes to that guess is added to the same guess made at the source resolution
 (gapfill.fill.compose), so that whatever the guess gets right stays as sharp as the real footage.
+The change is kept only where it pays on this footage (gapfill.fill.context_check): else the
+full-resolution guess alone is the fill.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +25,7 @@ import numpy as np
 from gapfill.errors import UserError
 from gapfill.fill.baselines import check_gap_inputs
 from gapfill.fill.compose import compose_to_source
+from gapfill.fill.context_check import change_pays
 from gapfill.fill.first_guess import MotionGuess
 from gapfill.fill.generate import DEFAULT_CONTEXT_SEGMENTS, fill_working
 from gapfill.media.frames import resize_frames
@@ -31,6 +35,8 @@ from gapfill.runtime.backend import Backend
 
 if TYPE_CHECKING:
     from gapfill.network.malt import Malt
+
+log = logging.getLogger("gapfill.fill")
 
 # The largest output fill_gap agrees to build in memory (the frames it returns): 4 GiB.
 DEFAULT_MEMORY_BUDGET = 4 << 30
@@ -90,6 +96,7 @@ def fill_gap(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     backend: str = "auto",
     device: str = "auto",
+    check_change: bool = True,
 ) -> np.ndarray:
     """Predict the `n_missing` frames between `before` and `after`.
 
@@ -98,6 +105,9 @@ def fill_gap(
     model: checkpoint folder, Malt model or backend (None: the shipped default). seed: sampling
     seed; the same seed gives the same frames on the same backend. backend, device: the inference
     engine for a folder (see resolve_backend; "auto" is the fastest available here).
+    check_change: keep the model's change to the first guess only if it pays on a stretch of this
+    footage where the answer is known (gapfill.fill.context_check); False keeps it always (to
+    compare backends, or to measure the model itself).
     Returns (n_missing, H, W, 3) uint8.
     """
     height, width = check_gap_inputs(before, after, n_missing)
@@ -119,6 +129,10 @@ def fill_gap(
     after_small = resize_frames(after[:32], small) if len(after) else _empty(small)
     # The guess reads up to 32 frames after the hole (the periodic layer checks its periods
     # there); the model's anchor is the first segment of them.
+    full_guess = MotionGuess(before[-keep:], after[:32], n_missing)
+    if check_change and not change_pays(engine, before_small, seed, steps, context_segments):
+        log.debug("model change dropped: it did not beat the first guess on the context")
+        return full_guess.frames(0, n_missing)[0]
     small_guess = MotionGuess(before_small, after_small, n_missing)
     filled_small = fill_working(
         engine,
@@ -130,7 +144,6 @@ def fill_gap(
         context_segments,
         first_guess=small_guess,
     )
-    full_guess = MotionGuess(before[-keep:], after[:32], n_missing)
     return compose_to_source(filled_small, small_guess, full_guess, config.change_tau)
 
 

@@ -144,7 +144,7 @@ def _quality_summary(figures: Figures) -> list[list[dict[str, Any]]]:
         for source, span in keys:
             rows = [r for r in model.rows or () if (r.source, r.span_frames) == (source, span)]
             malt = next((r for r in rows if r.filler == "malt"), None)
-            others = [r for r in rows if r.filler != "malt"]
+            others = [r for r in rows if not r.filler.startswith("malt")]  # MALT unchecked too
             best = max(others, key=lambda r: r.psnr, default=None)
             lines.append({
                 "source": source,

@@ -1,0 +1,60 @@
+"""Does the model's change to the first guess pay on this camera? Checked on its own footage.
+
+MALT predicts a change to its first guess (gapfill.fill.first_guess.MotionGuess). Where the
+model has learned what the camera shows, the change brings the fill nearer the truth; where it
+has not (a scene unlike its training footage), the change is error. Measured with the shipped
+checkpoint on 16- and 64-frame holes (benchmarks/results/fill_quality.txt): on box.mp4, a fixed
+camera held out of its training, the change cost 0.5 to 1.7 dB against the guess alone; on
+simulated plant cameras it was within 0.03 dB either way.
+
+So before a hole is filled, the same thing is tried where the answer is known: a pseudo-hole of
+CHECK_MISSING frames cut out of the real footage just before the hole, with CHECK_BEFORE real
+frames before it and CHECK_AFTER after it, all at the model's working size. The model's change is
+kept for the real hole only if, there, the model's fill is nearer the real frames than the guess
+alone (mean squared error on luma). Measured on the same footage (2026-12-07), that pseudo-hole
+said "worse" on every box.mp4 and vtest.avi hole where the change cost more than 0.05 dB.
+Without CHECK_BEFORE + CHECK_MISSING + CHECK_AFTER real frames before the hole nothing can be
+checked, and the guess alone is the fill.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gapfill.fill.first_guess import MotionGuess
+from gapfill.fill.generate import fill_working
+from gapfill.fill.metrics import luma
+from gapfill.runtime.backend import Backend
+
+CHECK_BEFORE, CHECK_MISSING, CHECK_AFTER = 32, 16, 16  # frames at working size
+CHECK_FRAMES = CHECK_BEFORE + CHECK_MISSING + CHECK_AFTER
+
+
+def change_pays(
+    engine: Backend,
+    before_small: np.ndarray,
+    seed: int,
+    steps: int | None,
+    context_segments: int,
+) -> bool:
+    """Whether the model's fill beats its first guess on a pseudo-hole cut from `before_small`.
+
+    before_small: uint8 (T, h, w, 3) real frames before the hole, at the model's working size;
+    False when T < CHECK_FRAMES (nothing to check on).
+    """
+    if len(before_small) < CHECK_FRAMES:
+        return False
+    stretch = before_small[-CHECK_FRAMES:]
+    before = stretch[:CHECK_BEFORE]
+    truth = stretch[CHECK_BEFORE : CHECK_BEFORE + CHECK_MISSING]
+    after = stretch[CHECK_BEFORE + CHECK_MISSING :]
+    guess = MotionGuess(before, after, CHECK_MISSING)
+    guessed = guess.frames(0, CHECK_MISSING)[0]
+    filled = fill_working(
+        engine, before, after, CHECK_MISSING, seed, steps, context_segments, first_guess=guess
+    )
+    return _luma_mse(filled, truth) < _luma_mse(guessed, truth)
+
+
+def _luma_mse(frames: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean((luma(frames) - luma(truth)) ** 2, dtype=np.float64))
