@@ -10,7 +10,8 @@ training footage (bikes.mp4 shots, simulated seeds 0-2) and for the real evaluat
 model that learned something that transfers has lambda* well above 0 on both.
 
 The checkpoint runs with its change kept whole (change_tau 0), in a temporary copy: the trust
-distance is what this measures.
+distance is what this measures; and always kept (check_change False), not only where it pays on
+the context (gapfill/fill/context_check.py).
 
     .venv/bin/python benchmarks/change_worth.py [--model DIR] [--threads 2]
 """
@@ -29,8 +30,8 @@ from fill_quality import cut_starts, real_sources, training_sources
 from rich.console import Console
 from rich.table import Table
 
-from gapfill.fill.baselines import FirstGuess
 from gapfill.fill.fill_gap import fill_gap
+from gapfill.fill.first_guess import MotionGuess
 from gapfill.fill.metrics import luma
 from gapfill.network.config import CONFIG_NAME, default_checkpoint_dir
 from gapfill.training.clips import EVAL_CLIPS
@@ -58,8 +59,16 @@ def shares(sources, model: Path, positions: int) -> list[tuple[float, float]]:
                 before = source.frames[start - CONTEXT : start]
                 truth = source.frames[start : start + span]
                 after = source.frames[start + span : start + span + CONTEXT]
-                guess = FirstGuess(before, after, span).frames(0, span)[0]
-                fill = fill_gap(before, after, span, source.fps, model=model, backend="torch")
+                guess = MotionGuess(before, after, span).frames(0, span)[0]
+                fill = fill_gap(
+                    before,
+                    after,
+                    span,
+                    source.fps,
+                    model=model,
+                    backend="torch",
+                    check_change=False,  # the model's own change, not the context check's verdict
+                )
                 for k in range(span):
                     distance = min(k + 1, span - k)
                     b = distance_bin(distance)
