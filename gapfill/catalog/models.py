@@ -172,6 +172,43 @@ class Recording(Base):
     camera: Mapped[Camera] = relationship(back_populates="recordings")
 
 
+class WatchProgress(Base):
+    """How far the daemon's watch has looked, so a restarted daemon resumes instead of looking at
+    the whole archive again (gapfill/jobs/watch.py; migration 0006).
+
+    One row per (recordings root, partition). A partition is one folder of the layout's time
+    partitioning, Frigate's `<date>/<hour>`: once its hour is past (plus a margin) only a late or
+    restored file can still appear in it, so it is listed again only once a day. The row with the
+    empty partition stands for the root as a whole and holds where the reading of Frigate's
+    database stopped when it is the source. Nothing here is evidence: deleting every row costs one
+    listing of each partition, and no file is hashed again (the recordings rows say what is known).
+    """
+
+    __tablename__ = "watch_progress"
+    __table_args__ = (
+        UniqueConstraint("root", "partition", name="uq_watch_progress_root_partition"),
+        # The daily reconcile asks for the partitions of a root not listed since a moment.
+        Index("ix_watch_progress_root_looked", "root", "looked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The recordings root as configured (recordings_dirs), absolute: two roots can hold the same
+    # partition names.
+    root: Mapped[str] = mapped_column(Text)
+    # "YYYY-MM-DD/HH" for a folder of Frigate's layout; "" for the root as a whole.
+    partition: Mapped[str] = mapped_column(String(32))
+    # When the partition's files were last all listed and compared with the catalog: by a tick
+    # while the hour could still change, then by the daily reconcile. NULL: never listed in full.
+    looked_at: Mapped[dt.datetime | None]
+    # Frigate source only (the root's row): the newest start_time (epoch seconds, Frigate's own
+    # unit, compared in its own query) and the highest rowid read from Frigate's `recordings`
+    # table. A tick reads the rows past either mark, less an overlap for rows Frigate inserts late;
+    # the rowid also catches a late row whose start is older than the overlap. NULL: nothing read.
+    frigate_start_seen: Mapped[float | None] = mapped_column(Float)
+    frigate_rowid_seen: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Defect(Base):
     """A span of a camera's timeline that is missing or damaged: exactly what a repair replaces."""
 
