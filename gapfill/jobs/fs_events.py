@@ -99,6 +99,10 @@ class FsHints:
             pass
 
 
+# Events that only say a file was read; inotify reports them too.
+_READS = {"opened", "closed_no_write"}
+
+
 class _Handler(FileSystemEventHandler):
     """Turns every event into the folder to look at."""
 
@@ -107,6 +111,8 @@ class _Handler(FileSystemEventHandler):
         self._hints = hints
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READS:
+            return  # ingest and scan reading a file are not changes (and would loop)
         for where in (event.src_path, getattr(event, "dest_path", "")):
             if not where:
                 continue

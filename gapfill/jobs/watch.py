@@ -313,6 +313,8 @@ def look_at_partition(
     """List `folders` (camera folders of the partition; None: all of them, and the partition is
     then recorded as looked at in full) and ingest what is new."""
     base = partition.folder(root)
+    if folders is None and not base.is_dir():
+        return  # no such hour (yet): a stat, not a listing
     cameras = _camera_folders(base) if folders is None else folders
     slack = dt.timedelta(minutes=1)  # a start a recorder rounded across the hour
     with catalog.session() as session:
@@ -384,11 +386,14 @@ def reconcile(
                 session, str(root), [p.key for p in older], dt.datetime.now(dt.UTC) - every
             )
         state.to_reconcile[root] = sorted((p for p in older if p.key not in recent), reverse=True)
-    budget_end = clock + settings.watch_reconcile_seconds
+    # At least one folder per tick, so that a budget smaller than one folder still gets through.
+    budget_end = time.monotonic() + settings.watch_reconcile_seconds
     due = state.to_reconcile.get(root, [])
-    while due and time.monotonic() < budget_end and not (stop is not None and stop.is_set()):
+    while due and not (stop is not None and stop.is_set()):
         look_at_partition(catalog, root, due.pop(0), None, state, report, stop, by_age=True)
         report.reconciled += 1
+        if time.monotonic() >= budget_end:
+            break
 
 
 def watch_root(
