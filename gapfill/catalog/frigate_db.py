@@ -150,3 +150,24 @@ def _row(values: tuple[object, ...]) -> FrigateRow:
         segment_size=None if size is None else float(size),  # type: ignore[arg-type]
         dbfs=None if dbfs is None else int(dbfs),  # type: ignore[call-overload]
     )
+
+
+def check_readable(path: Path) -> None:
+    """Open Frigate's database read-only and look at its `recordings` columns, reading no row: a
+    start check. The same one-line UserError as read_recordings when it would fail."""
+    path = Path(path).expanduser().absolute()
+    if not path.is_file():
+        raise UserError(f"{path}: Frigate database not found")
+    try:
+        connection = sqlite3.connect(_uri(path, immutable=False), uri=True, timeout=10)
+        try:
+            columns = {row[1] for row in connection.execute('PRAGMA table_info("recordings")')}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path}: cannot read Frigate's database: {exc}") from None
+    if not columns:
+        raise UserError(f"{path}: no `recordings` table; is this Frigate's frigate.db?")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UserError(f"{path}: Frigate's recordings table lacks column(s) {', '.join(missing)}")
