@@ -137,6 +137,22 @@ class Recording(Base):
         CheckConstraint(_one_of("status", RECORDING_STATUSES), name="status"),
         CheckConstraint("end_time >= start_time", name="time_order"),
         Index("ix_recordings_camera_start", "camera_id", "start_time"),
+        # Every watch tick asks for the recordings not scanned yet and for the newest scanned
+        # file's mtime (the scan lag). Partial indexes answer both from the few rows that matter
+        # instead of reading every recording the archive holds (migration 0007).
+        Index(
+            "ix_recordings_unscanned",
+            "camera_id",
+            "start_time",
+            sqlite_where=text("scanned_at IS NULL"),
+            postgresql_where=text("scanned_at IS NULL"),
+        ),
+        Index(
+            "ix_recordings_scanned_mtime",
+            "mtime_ns",
+            sqlite_where=text("scanned_at IS NOT NULL"),
+            postgresql_where=text("scanned_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
