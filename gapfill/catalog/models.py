@@ -305,6 +305,30 @@ class RepairJob(Base):
     finished_at: Mapped[dt.datetime | None]
 
 
+ATTEMPT_OUTCOMES = ("retrying", "failed", "dead")
+
+
+class RepairAttempt(Base):
+    """One failed attempt of a repair job, appended when it fails (migration 0008). The job row
+    keeps only its latest error; these keep each attempt's, so the plant hears of every failure
+    as it happens (an MQTT event each, docs/mqtt.md), not only of the job given up on at last."""
+
+    __tablename__ = "repair_attempts"
+    __table_args__ = (CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("repair_jobs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)  # 1 for the job's first attempt
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    # What became of the job: back in the queue ("retrying", not before `retry_at`), or given up
+    # on ("failed": not worth retrying; "dead": attempts used up).
+    outcome: Mapped[str] = mapped_column(String(16))
+    retry_at: Mapped[dt.datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Model(Base):
     """A MALT checkpoint gapfill may use; repairs name the exact file by sha256."""
 
