@@ -30,6 +30,7 @@ from test_repair import build_site
 
 from gapfill.catalog.db import Catalog, open_catalog
 from gapfill.catalog.models import Camera, Defect, RepairJob, SyntheticClip
+from gapfill.catalog.queries.events import events_since, present
 from gapfill.config import load_settings
 from gapfill.jobs import queue
 from gapfill.jobs.metrics import DaemonMetrics, MqttCollector
@@ -272,6 +273,32 @@ def test_every_failed_attempt_is_an_event_of_its_own(
     )
     assert backoff == queue.BACKOFF_BASE
     assert events[1]["retry_at"] is not None and events[2]["retry_at"] is None
+
+
+def test_a_failure_is_told_before_the_success_that_follows_it(catalog: Catalog) -> None:
+    """An attempt fails and the next one finishes the job before the relay looks again: one
+    look gives the failure first, then the job done."""
+    from test_jobs import make_defects
+
+    [defect_id] = make_defects(catalog, 1)
+    with catalog.session() as session:
+        queue.enqueue(session, [defect_id])
+        cursor = present(session)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)  # past the backoff
+    with catalog.session() as session:
+        first = queue.claim_next(session, "host-a:1")
+        assert first is not None and queue.fail(session, first, "RuntimeError: one") == "queued"
+    with catalog.session() as session:
+        second = queue.claim_next(session, "host-a:1", now=later)
+        assert second is not None and queue.complete(session, second)
+    with catalog.session() as session:
+        events, _ = events_since(session, cursor)
+    for event in events:
+        jsonschema.validate(event.payload, documented_schemas()["repair"])
+    assert [(e.payload["outcome"], e.payload["attempts"]) for e in events] == [
+        ("retrying", 1),
+        ("queued", 2),  # done without a clip: the defect's own state (a test defect, no repair)
+    ]
 
 
 PUBLISHER_SCRIPT = r"""

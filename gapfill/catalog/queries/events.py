@@ -72,6 +72,22 @@ def events_since(session: Session, cursor: Cursor) -> tuple[list[PlantEvent], Cu
         events.append(PlantEvent(camera, "defect", _defect_payload(defect, camera)))
     defect_id = defects[-1][0].id if defects else cursor.defect_id
 
+    # Failed attempts before jobs done: a job's failures come before its success, also when
+    # both happened since the last look.
+    attempts = session.execute(
+        select(RepairAttempt, RepairJob, Defect, Camera.name)
+        .join(RepairJob, RepairAttempt.job_id == RepairJob.id)
+        .join(Defect, RepairJob.defect_id == Defect.id)
+        .join(Camera, Defect.camera_id == Camera.id)
+        .where(RepairAttempt.id > cursor.attempt_id)
+        .order_by(RepairAttempt.id)
+        .limit(BATCH)
+    ).all()
+    for attempt, job, defect, camera in attempts:
+        payload = _attempt_payload(attempt, job, defect, camera)
+        events.append(PlantEvent(camera, "repair", payload))
+    attempt_id = attempts[-1][0].id if attempts else cursor.attempt_id
+
     query = (
         select(RepairJob, Defect, Camera.name)
         .join(Defect, RepairJob.defect_id == Defect.id)
@@ -86,20 +102,6 @@ def events_since(session: Session, cursor: Cursor) -> tuple[list[PlantEvent], Cu
     for job, defect, camera in jobs:
         events.append(PlantEvent(camera, "repair", _repair_payload(session, job, defect, camera)))
     finished_at = jobs[-1][0].finished_at if jobs else cursor.job_finished_at
-
-    attempts = session.execute(
-        select(RepairAttempt, RepairJob, Defect, Camera.name)
-        .join(RepairJob, RepairAttempt.job_id == RepairJob.id)
-        .join(Defect, RepairJob.defect_id == Defect.id)
-        .join(Camera, Defect.camera_id == Camera.id)
-        .where(RepairAttempt.id > cursor.attempt_id)
-        .order_by(RepairAttempt.id)
-        .limit(BATCH)
-    ).all()
-    for attempt, job, defect, camera in attempts:
-        payload = _attempt_payload(attempt, job, defect, camera)
-        events.append(PlantEvent(camera, "repair", payload))
-    attempt_id = attempts[-1][0].id if attempts else cursor.attempt_id
 
     query = (
         select(SyntheticClip, Camera.name)
