@@ -119,6 +119,32 @@ class Settings(BaseSettings):
     backend: Literal["auto", "torch", "onnx", "tensorrt"] = "auto"
     workers: int = Field(1, ge=1, le=64, description="Repair worker processes.")
     scan_interval_seconds: int = Field(60, ge=1, le=MAX_LENGTH_SECONDS)
+    watch_margin_seconds: int = Field(
+        300,
+        ge=0,
+        le=24 * 3600,
+        description="The watch lists the current and the previous hour's folders each tick, "
+        "widened by this for clock skew and late writes (and re-reads Frigate's rows this far "
+        "back).",
+    )
+    watch_reconcile_hours: float = Field(
+        24.0,
+        gt=0,
+        le=MAX_LENGTH_SECONDS / 3600,
+        description="Older hour folders are listed again this often, for late or restored files.",
+    )
+    watch_reconcile_seconds: float = Field(
+        0.25,
+        gt=0,
+        le=3600,
+        description="Time one watch tick may spend on that reconcile; the rest waits for the "
+        "next tick.",
+    )
+    watch_events: bool = Field(
+        True,
+        description="Listen for filesystem events (inotify and the like) so a tick lists only "
+        "the folders that changed; without them (or on NFS) every live folder is listed.",
+    )
     repair_schedule: str = Field("0 1 * * *", description="Cron: nightly repair window start.")
     repair_window_hours: float = Field(
         5.0, gt=0, le=MAX_LENGTH_SECONDS / 3600, description="Length of the repair window."

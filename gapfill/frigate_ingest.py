@@ -62,10 +62,13 @@ def ingest_frigate(
     rows: list[FrigateRow],
     detect: DetectionSettings,
     progress: Callable[[Path], None] | None = None,
+    walk: bool = True,
 ) -> FrigateReport:
     """Catalogue what Frigate's database listed (`rows`, from read_recordings: its connection is
     closed before any file is read) under `root`, the files it does not list, and the gaps
-    between them (see the module docstring)."""
+    between them (see the module docstring). `walk=False` leaves out step 3: the daemon reads
+    only Frigate's newest rows each tick and finds files without a row by its own partition
+    walk (gapfill/jobs/watch.py)."""
     root = recordings_root(root)
     report = FrigateReport(IngestReport(), rows=len(rows))
     listed: set[str] = set()
@@ -83,9 +86,10 @@ def ingest_frigate(
         with catalog.session() as session:
             report.linked += link_recording(session, str(local), row)
 
-    walked = ingest(catalog, root, "frigate", progress=progress)
-    report.added_without_row = [p for p in walked.added if p not in listed]
-    _merge(report.ingest, walked)
+    if walk:
+        walked = ingest(catalog, root, "frigate", progress=progress)
+        report.added_without_row = [p for p in walked.added if p not in listed]
+        _merge(report.ingest, walked)
 
     for camera, camera_rows in sorted(by_camera.items()):
         _store_gaps(catalog, camera, camera_rows, detect, report)

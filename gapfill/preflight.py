@@ -26,7 +26,9 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 
 Status = Literal["ok", "failed", "skipped"]
-CHECK_NAMES = ("catalog", "keys", "model", "output")
+# What a repair needs; the daemon also needs its recordings source.
+REPAIR_CHECKS = ("catalog", "keys", "model", "output")
+CHECK_NAMES = (*REPAIR_CHECKS, "source")
 
 
 @dataclass(frozen=True)
@@ -204,11 +206,26 @@ def check_output(settings: Settings) -> Check:
     return _ok("output", f"{folder} writable, {free_mb:,.0f} MiB free")
 
 
+def check_source(settings: Settings) -> Check:
+    """With recordings_layout frigate-db, Frigate's database opens read-only and has its
+    `recordings` table (no row is read). Other layouts have no database to check."""
+    if settings.recordings_layout != "frigate-db" or settings.frigate_db is None:
+        return _ok("source", f"recordings_layout {settings.recordings_layout}: folders only")
+    from gapfill.catalog.frigate_db import check_readable
+
+    try:
+        check_readable(settings.frigate_db)
+    except UserError as exc:
+        return _failed("source", str(exc), "set frigate_db to Frigate's frigate.db")
+    return _ok("source", f"{settings.frigate_db} readable")
+
+
 CHECKS: dict[str, Callable[[Settings], Check]] = {
     "catalog": check_catalog,
     "keys": check_keys,
     "model": check_model,
     "output": check_output,
+    "source": check_source,
 }
 
 

@@ -20,7 +20,7 @@ from frigate_site import create_frigate_db, insert_rows, list_segments
 from sqlalchemy import select, text
 
 from gapfill import console
-from gapfill.catalog.db import Catalog, alembic_config, head_revision
+from gapfill.catalog.db import Catalog, alembic_config
 from gapfill.catalog.models import Camera, Defect
 from gapfill.jobs import queue
 from gapfill.jobs.activity import FlankCounts, activity, claim_rank
@@ -213,8 +213,7 @@ def test_migration_0005_ranks_old_jobs_as_unknown(catalog_url: str) -> None:
                 "created_at) VALUES (1, 'queued', 0, 3, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             )
         )
-    command.upgrade(config, "head")
-    assert head_revision() == "0005"
+    command.upgrade(config, "head")  # 0005 and every later revision over these rows
     with Catalog(catalog_url) as catalog, catalog.session() as session:
         assert session.execute(text("SELECT claim_rank FROM repair_jobs")).scalar_one() == 0.5
         assert session.execute(text("SELECT activity FROM defects")).scalar_one() is None

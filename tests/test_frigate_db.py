@@ -208,7 +208,7 @@ def test_the_daemon_s_watch_reads_frigate_and_scan_keeps_its_gaps(
     (no second copy); the tick queues them. A database gone later is a logged problem, not a
     crash."""
     from gapfill.config import load_settings
-    from gapfill.jobs.watch import StabilityTracker, watch_once
+    from gapfill.jobs.watch import StabilityTracker, WatchState, watch_once
 
     monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
     monkeypatch.setenv("GAPFILL_RECORDINGS_LAYOUT", "frigate-db")
@@ -216,7 +216,7 @@ def test_the_daemon_s_watch_reads_frigate_and_scan_keeps_its_gaps(
     monkeypatch.setenv("GAPFILL_RECORDINGS_DIRS", json.dumps([str(frigate["root"])]))
     settings = load_settings()
     before = tree_digest(frigate["folder"])
-    report = watch_once(catalog, settings, StabilityTracker(0.0, 0.0))
+    report = watch_once(catalog, settings, WatchState(StabilityTracker(0.0, 0.0)))
     assert report.ingested == CAMERAS * MINUTES - 5 - 2 and report.problems == 0
     assert report.scanned == report.ingested and report.queued == 7
     with catalog.session() as session:
@@ -227,5 +227,5 @@ def test_the_daemon_s_watch_reads_frigate_and_scan_keeps_its_gaps(
     assert tree_digest(frigate["folder"]) == before
 
     frigate["database"].rename(frigate["folder"] / "moved.db")
-    report = watch_once(catalog, settings, StabilityTracker(0.0, 0.0))
+    report = watch_once(catalog, settings, WatchState(StabilityTracker(0.0, 0.0)))
     assert report.problems == 1 and report.ingested == 0

@@ -28,8 +28,9 @@ from sqlalchemy import select
 from test_detect_clips import Faults
 from test_repair import build_site
 
-from gapfill.catalog.db import Catalog
-from gapfill.catalog.models import Camera, Defect, SyntheticClip
+from gapfill.catalog.db import Catalog, open_catalog
+from gapfill.catalog.models import Camera, Defect, RepairJob, SyntheticClip
+from gapfill.catalog.queries.events import events_since, present
 from gapfill.config import load_settings
 from gapfill.jobs import queue
 from gapfill.jobs.metrics import DaemonMetrics, MqttCollector
@@ -210,6 +211,96 @@ def test_events_reach_the_broker_and_survive_its_absence(
     subscriber.close()
 
 
+def test_every_failed_attempt_is_an_event_of_its_own(
+    catalog: Catalog, broker: MosquittoBroker
+) -> None:
+    """A job with three attempts: the first fails, the second's worker vanishes (its lease runs
+    out and another worker takes the job over), the third fails too. The subscriber receives one
+    repair event per attempt, as each fails: retrying, retrying, dead, each valid by the schema
+    of docs/mqtt.md, with its number, its error and whether it is retried."""
+    from test_jobs import make_defects
+
+    schemas = documented_schemas()
+    [defect_id] = make_defects(catalog, 1)
+    with catalog.session() as session:
+        [job_id] = queue.enqueue(session, [defect_id], max_attempts=3)
+    subscriber = Subscriber(broker.port)
+    publisher = MqttPublisher(broker.url, PREFIX)
+    publisher.start()
+    relay = EventRelay(catalog, publisher, poll_seconds=0.1)
+    relay.start()
+    lease = dt.timedelta(minutes=1)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with catalog.session() as session:
+            first = queue.claim_next(session, "host-a:1", lease, now=now)
+        with catalog.session() as session:
+            assert first is not None and queue.fail(session, first, "RuntimeError: one") == "queued"
+        later = now + dt.timedelta(hours=2)  # past any backoff
+        with catalog.session() as session:
+            second = queue.claim_next(session, "host-b:2", lease, now=later)
+        assert second is not None and second.attempt == 2  # and host-b vanishes with it
+        with catalog.session() as session:
+            third = queue.claim_next(session, "host-c:3", lease, now=later + 2 * lease)
+        with catalog.session() as session:
+            assert third is not None and third.attempt == 3
+            assert queue.fail(session, third, "RuntimeError: three") == "dead"
+        wait_until(lambda: len(subscriber.events("repair")) == 3, 20, "three repair events")
+    finally:
+        relay.close()
+        publisher.stop()
+        subscriber.close()
+    events = subscriber.events("repair")
+    for event in events:
+        jsonschema.validate(event, schemas["repair"])
+        assert (event["job_id"], event["defect_id"], event["max_attempts"]) == (
+            job_id,
+            defect_id,
+            3,
+        )
+    assert [(e["outcome"], e["attempts"], e["will_retry"]) for e in events] == [
+        ("retrying", 1, True),
+        ("retrying", 2, True),
+        ("dead", 3, False),
+    ]
+    assert [e["error"] for e in events] == [
+        "RuntimeError: one",
+        "lease expired on host-b:2",
+        "RuntimeError: three",
+    ]
+    backoff = dt.datetime.fromisoformat(events[0]["retry_at"]) - dt.datetime.fromisoformat(
+        events[0]["finished_at"]
+    )
+    assert backoff == queue.BACKOFF_BASE
+    assert events[1]["retry_at"] is not None and events[2]["retry_at"] is None
+
+
+def test_a_failure_is_told_before_the_success_that_follows_it(catalog: Catalog) -> None:
+    """An attempt fails and the next one finishes the job before the relay looks again: one
+    look gives the failure first, then the job done."""
+    from test_jobs import make_defects
+
+    [defect_id] = make_defects(catalog, 1)
+    with catalog.session() as session:
+        queue.enqueue(session, [defect_id])
+        cursor = present(session)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)  # past the backoff
+    with catalog.session() as session:
+        first = queue.claim_next(session, "host-a:1")
+        assert first is not None and queue.fail(session, first, "RuntimeError: one") == "queued"
+    with catalog.session() as session:
+        second = queue.claim_next(session, "host-a:1", now=later)
+        assert second is not None and queue.complete(session, second)
+    with catalog.session() as session:
+        events, _ = events_since(session, cursor)
+    for event in events:
+        jsonschema.validate(event.payload, documented_schemas()["repair"])
+    assert [(e.payload["outcome"], e.payload["attempts"]) for e in events] == [
+        ("retrying", 1),
+        ("queued", 2),  # done without a clip: the defect's own state (a test defect, no repair)
+    ]
+
+
 PUBLISHER_SCRIPT = r"""
 import sys, time
 from gapfill.mqtt.publisher import MqttPublisher
@@ -326,3 +417,91 @@ def test_the_daemon_publishes_what_it_finds_and_repairs(
     assert daemon.wait(90) == 0, log_tail(log)
     wait_until(lambda: subscriber.availability()[-1:] == ["offline"], 10, "offline")
     subscriber.close()
+
+
+def test_a_daemon_whose_broker_stops_still_repairs_and_counts_what_it_drops(
+    broker: MosquittoBroker,
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """`gapfill daemon` with a queue of one event: the broker is stopped once the daemon is
+    online, then two damaged segments arrive in the live hour. Both are found and repaired all
+    the same, every event but the one the queue keeps is dropped, and /metrics says how many."""
+    from live_site import log_tail, start_daemon
+    from test_detect_clips import write_clip
+    from test_detect_scan import segment_path
+    from test_jobs import fetch, free_port
+    from test_repair import invoke
+
+    root = tmp_path / "recordings"
+    # The subscriber first: its connection takes an ephemeral port, which free_port (an
+    # ephemeral port too) must not hand to the daemon's /metrics.
+    subscriber = Subscriber(broker.port)
+    port = free_port()
+    for name, value in {
+        "GAPFILL_MODEL_PATH": str(tiny_checkpoint),
+        "GAPFILL_RECORDINGS_DIRS": json.dumps([str(root)]),
+        "GAPFILL_SCAN_INTERVAL_SECONDS": "1",
+        "GAPFILL_METRICS_PORT": str(port),
+        "GAPFILL_MQTT_URL": broker.url,
+        "GAPFILL_MQTT_PREFIX": PREFIX,
+        "GAPFILL_MQTT_QUEUE_SIZE": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    invoke("init")
+    invoke("keys", "init")
+    log = tmp_path / "daemon.log"
+    options = ["--workers", "1", "--repair-now", "--settle-seconds", "0", "--poll-seconds", "0.2"]
+    daemon = start_daemon(processes, log, *options)
+
+    def metric(name: str) -> float | None:
+        assert daemon.poll() is None, log_tail(log)
+        try:
+            text = fetch(f"http://127.0.0.1:{port}/metrics")[1]
+        except OSError:  # not listening yet
+            return None
+        found = re.search(rf"^{name} (\S+)$", text, flags=re.M)
+        return float(found[1]) if found else None
+
+    wait_until(
+        lambda: subscriber.availability()[:1] == ["online"], 60, "online", lambda: log_tail(log)
+    )
+    subscriber.close()
+    broker.stop()
+    wait_until(lambda: metric("gapfill_mqtt_connected") == 0.0, 30, "the daemon to notice")
+
+    # Two black spans, each with real footage around it, in the live hour: the watch's next
+    # ticks find them.
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+    black = Faults(black=[(20, 30)])
+    for j, faults in enumerate([None, black, None, black, None]):
+        path = segment_path(root, "press-01", start + dt.timedelta(seconds=6 * j))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_clip(path, 60, faults)
+
+    with open_catalog(load_settings()) as catalog:
+
+        def repaired() -> bool:
+            assert daemon.poll() is None, log_tail(log)
+            with catalog.session() as session:
+                states = [d.state for d in session.scalars(select(Defect))]
+            return len(states) >= 2 and all(s == "repaired" for s in states)
+
+        wait_until(repaired, 300, "both repairs", lambda: log_tail(log))
+        with catalog.session() as session:
+            defects = len(session.scalars(select(Defect)).all())
+            jobs = [job.state for job in session.scalars(select(RepairJob))]
+    assert jobs and all(state == "done" for state in jobs)
+    # One event per defect and per finished job, all after the broker stopped: the queue keeps
+    # the newest one, and the relay reads the catalog every 2 s, so the last may still come.
+    events = defects + len(jobs)
+    wait_until(
+        lambda: metric("gapfill_mqtt_dropped_events_total") == events - 1,
+        30,
+        f"{events - 1} dropped events",
+        lambda: f"dropped {metric('gapfill_mqtt_dropped_events_total')}",
+    )
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(90) == 0, log_tail(log)

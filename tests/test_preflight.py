@@ -70,9 +70,9 @@ def test_doctor_lists_every_check_and_the_fix(
     ready: Catalog, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = run_cli(capsys, "doctor", "--json")
-    assert code == 1 and err == ["error: 1 of 4 checks failed: keys"], err
+    assert code == 1 and err == ["error: 1 of 5 checks failed: keys"], err
     rows = {row["name"]: row for row in json.loads(out)}
-    assert list(rows) == ["catalog", "keys", "model", "output"]
+    assert list(rows) == ["catalog", "keys", "model", "output", "source"]
     assert rows["keys"]["status"] == "failed"
     assert rows["keys"]["fix"] == "run `gapfill keys init`"
     assert "signer.pem: signing certificate not found" in rows["keys"]["detail"]
@@ -81,7 +81,7 @@ def test_doctor_lists_every_check_and_the_fix(
     _keys_init(capsys)
     table = succeeds(capsys, "doctor")  # the table for people, exit 0
     assert "catalog" in table and "failed" not in table
-    assert [r["status"] for r in json.loads(succeeds(capsys, "doctor", "--json"))] == ["ok"] * 4
+    assert [r["status"] for r in json.loads(succeeds(capsys, "doctor", "--json"))] == ["ok"] * 5
 
 
 @pytest.mark.parametrize("command", [["daemon", "--workers", "1"], ["worker"], ["repair"]])
@@ -182,6 +182,27 @@ def test_a_scheduling_only_daemon_needs_only_the_catalog(
     monkeypatch.setattr(Daemon, "run", lambda self: started.append(self.options.workers) or 0)
     succeeds(capsys, "daemon", "--workers", "0")
     assert started == [0]
+
+
+def test_a_missing_frigate_database_refuses_the_daemon(
+    ready: Catalog,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """recordings_layout frigate-db with no file there: one line at the start, not a warning in
+    every watch tick."""
+    _keys_init(capsys)
+    missing = tmp_path / "frigate" / "frigate.db"
+    monkeypatch.setenv("GAPFILL_RECORDINGS_LAYOUT", "frigate-db")
+    monkeypatch.setenv("GAPFILL_FRIGATE_DB", str(missing))
+    for command in (["daemon", "--workers", "0"], ["daemon", "--workers", "1"]):
+        [line] = _refused_lines(capsys, *command)
+        assert line == (
+            f"error: source: {missing}: Frigate database not found; "
+            "fix: set frigate_db to Frigate's frigate.db"
+        )
+    _untouched(ready)
 
 
 def test_keys_that_do_not_belong_together_or_expired(

@@ -61,7 +61,15 @@ def _uri(path: Path, immutable: bool) -> str:
     return f"file:{quote(str(path))}?{query}"
 
 
-def _read(path: Path, immutable: bool) -> list[tuple[object, ...]]:
+# Rows past a position: started after a time (Frigate indexes start_time) or inserted after a
+# rowid (the table's own b-tree key: Frigate's id is text, so the table keeps an implicit rowid
+# that grows with each insert).
+_AFTER = 'WHERE "start_time" > ? OR rowid > ?'
+
+
+def _read(
+    path: Path, immutable: bool, after: tuple[float, int] | None = None
+) -> list[tuple[object, ...]]:
     connection = sqlite3.connect(_uri(path, immutable), uri=True, timeout=10)
     try:
         columns = {row[1] for row in connection.execute('PRAGMA table_info("recordings")')}
@@ -74,8 +82,11 @@ def _read(path: Path, immutable: bool) -> list[tuple[object, ...]]:
             )
         wanted = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
         select = ", ".join(f'"{c}"' if c in columns else "NULL" for c in wanted)
+        where = _AFTER if after is not None else ""
         return connection.execute(
-            f'SELECT {select} FROM "recordings" ORDER BY "camera", "start_time", "id"'
+            f'SELECT rowid, {select} FROM "recordings" {where} '
+            'ORDER BY "camera", "start_time", "id"',
+            after or (),
         ).fetchall()
     finally:
         connection.close()
@@ -84,28 +95,45 @@ def _read(path: Path, immutable: bool) -> list[tuple[object, ...]]:
 def read_recordings(path: Path) -> list[FrigateRow]:
     """Every row of Frigate's `recordings` table, in camera and time order. A missing or
     unreadable database, or one without Frigate's table, is a one-line UserError."""
+    return read_recordings_after(path, None).rows
+
+
+@dataclass(frozen=True)
+class FrigateRows:
+    rows: list[FrigateRow]
+    newest_start: float | None  # epoch seconds: the largest start_time read (None: no rows)
+    newest_rowid: int | None  # the largest rowid read
+
+
+def read_recordings_after(path: Path, after: tuple[float, int] | None) -> FrigateRows:
+    """The rows of Frigate's `recordings` table that start after `after[0]` (epoch seconds) or
+    were inserted after rowid `after[1]`; every row when `after` is None. Errors as
+    read_recordings."""
     path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise UserError(f"{path}: Frigate database not found")
     wal = path.with_name(path.name + "-wal")
     try:
         try:
-            raw = _read(path, immutable=not wal.exists())
+            raw = _read(path, not wal.exists(), after)
         except sqlite3.DatabaseError:
             if wal.exists():
                 raise
-            raw = _read(path, immutable=False)  # a Frigate began writing while we read
+            raw = _read(path, False, after)  # a Frigate began writing while we read
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{path}: cannot read Frigate's database: {exc}") from None
     rows = []
     for values in raw:
         try:
-            rows.append(_row(values))
+            rows.append(_row(values[1:]))
         except (TypeError, ValueError, OverflowError, OSError):
             raise UserError(
-                f"{path}: recordings row {values[0]!r} has a time or number Frigate never writes"
+                f"{path}: recordings row {values[1]!r} has a time or number Frigate never writes"
             ) from None
-    return rows
+    if not rows:
+        return FrigateRows([], None, None)
+    newest_rowid = max(int(values[0]) for values in raw)  # type: ignore[call-overload]
+    return FrigateRows(rows, max(r.start.timestamp() for r in rows), newest_rowid)
 
 
 def _row(values: tuple[object, ...]) -> FrigateRow:
@@ -122,3 +150,24 @@ def _row(values: tuple[object, ...]) -> FrigateRow:
         segment_size=None if size is None else float(size),  # type: ignore[arg-type]
         dbfs=None if dbfs is None else int(dbfs),  # type: ignore[call-overload]
     )
+
+
+def check_readable(path: Path) -> None:
+    """Open Frigate's database read-only and look at its `recordings` columns, reading no row: a
+    start check. The same one-line UserError as read_recordings when it would fail."""
+    path = Path(path).expanduser().absolute()
+    if not path.is_file():
+        raise UserError(f"{path}: Frigate database not found")
+    try:
+        connection = sqlite3.connect(_uri(path, immutable=False), uri=True, timeout=10)
+        try:
+            columns = {row[1] for row in connection.execute('PRAGMA table_info("recordings")')}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path}: cannot read Frigate's database: {exc}") from None
+    if not columns:
+        raise UserError(f"{path}: no `recordings` table; is this Frigate's frigate.db?")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UserError(f"{path}: Frigate's recordings table lacks column(s) {', '.join(missing)}")

@@ -137,6 +137,22 @@ class Recording(Base):
         CheckConstraint(_one_of("status", RECORDING_STATUSES), name="status"),
         CheckConstraint("end_time >= start_time", name="time_order"),
         Index("ix_recordings_camera_start", "camera_id", "start_time"),
+        # Every watch tick asks for the recordings not scanned yet and for the newest scanned
+        # file's mtime (the scan lag). Partial indexes answer both from the few rows that matter
+        # instead of reading every recording the archive holds (migration 0007).
+        Index(
+            "ix_recordings_unscanned",
+            "camera_id",
+            "start_time",
+            sqlite_where=text("scanned_at IS NULL"),
+            postgresql_where=text("scanned_at IS NULL"),
+        ),
+        Index(
+            "ix_recordings_scanned_mtime",
+            "mtime_ns",
+            sqlite_where=text("scanned_at IS NOT NULL"),
+            postgresql_where=text("scanned_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,6 +186,43 @@ class Recording(Base):
     frigate_objects: Mapped[int | None] = mapped_column(Integer)
 
     camera: Mapped[Camera] = relationship(back_populates="recordings")
+
+
+class WatchProgress(Base):
+    """How far the daemon's watch has looked, so a restarted daemon resumes instead of looking at
+    the whole archive again (gapfill/jobs/watch.py; migration 0006).
+
+    One row per (recordings root, partition). A partition is one folder of the layout's time
+    partitioning, Frigate's `<date>/<hour>`: once its hour is past (plus a margin) only a late or
+    restored file can still appear in it, so it is listed again only once a day. The row with the
+    empty partition stands for the root as a whole and holds where the reading of Frigate's
+    database stopped when it is the source. Nothing here is evidence: deleting every row costs one
+    listing of each partition, and no file is hashed again (the recordings rows say what is known).
+    """
+
+    __tablename__ = "watch_progress"
+    __table_args__ = (
+        UniqueConstraint("root", "partition", name="uq_watch_progress_root_partition"),
+        # The daily reconcile asks for the partitions of a root not listed since a moment.
+        Index("ix_watch_progress_root_looked", "root", "looked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The recordings root as configured (recordings_dirs), absolute: two roots can hold the same
+    # partition names.
+    root: Mapped[str] = mapped_column(Text)
+    # "YYYY-MM-DD/HH" for a folder of Frigate's layout; "" for the root as a whole.
+    partition: Mapped[str] = mapped_column(String(32))
+    # When the partition's files were last all listed and compared with the catalog: by a tick
+    # while the hour could still change, then by the daily reconcile. NULL: never listed in full.
+    looked_at: Mapped[dt.datetime | None]
+    # Frigate source only (the root's row): the newest start_time (epoch seconds, Frigate's own
+    # unit, compared in its own query) and the highest rowid read from Frigate's `recordings`
+    # table. A tick reads the rows past either mark, less an overlap for rows Frigate inserts late;
+    # the rowid also catches a late row whose start is older than the overlap. NULL: nothing read.
+    frigate_start_seen: Mapped[float | None] = mapped_column(Float)
+    frigate_rowid_seen: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Defect(Base):
@@ -250,6 +303,30 @@ class RepairJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+ATTEMPT_OUTCOMES = ("retrying", "failed", "dead")
+
+
+class RepairAttempt(Base):
+    """One failed attempt of a repair job, appended when it fails (migration 0008). The job row
+    keeps only its latest error; these keep each attempt's, so the plant hears of every failure
+    as it happens (an MQTT event each, docs/mqtt.md), not only of the job given up on at last."""
+
+    __tablename__ = "repair_attempts"
+    __table_args__ = (CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("repair_jobs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)  # 1 for the job's first attempt
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    # What became of the job: back in the queue ("retrying", not before `retry_at`), or given up
+    # on ("failed": not worth retrying; "dead": attempts used up).
+    outcome: Mapped[str] = mapped_column(String(16))
+    retry_at: Mapped[dt.datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Model(Base):

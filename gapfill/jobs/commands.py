@@ -293,7 +293,7 @@ def daemon(
     workers = settings.workers if workers is None else workers
     # Before the scheduler can queue a job: a daemon without keys or model would otherwise queue
     # repairs that all die. With --workers 0 it only schedules; the workers check for themselves.
-    preflight.require(settings, preflight.CHECK_NAMES if workers else ("catalog",))
+    preflight.require(settings, preflight.CHECK_NAMES if workers else ("catalog", "source"))
     options = DaemonOptions(
         workers=workers,
         repair_now=repair_now,
@@ -331,7 +331,8 @@ def worker(
     from gapfill.jobs.worker import Worker, WorkerOptions, install_signal_handlers
 
     settings = load_settings()
-    preflight.require(settings)  # before any claim: a job must not die of the set-up
+    # before any claim: a job must not die of the set-up
+    preflight.require(settings, preflight.REPAIR_CHECKS)
     with open_catalog(settings) as catalog:
         registry = DaemonMetrics(catalog)
         options = WorkerOptions(

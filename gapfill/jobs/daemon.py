@@ -31,7 +31,7 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.jobs import tasks
 from gapfill.jobs.metrics import DaemonMetrics, serve
-from gapfill.jobs.watch import StabilityTracker
+from gapfill.jobs.watch import StabilityTracker, WatchState
 from gapfill.jobs.window import RETENTION_INTERVAL, RepairWindow, cron_trigger, local_timezone
 from gapfill.jobs.worker import Outcome, WorkerOptions, worker_process_main
 
@@ -75,7 +75,10 @@ class Daemon:
             settings,
             self.metrics,
             self.window,
-            tracker=StabilityTracker(options.settle_seconds, options.abandon_seconds),
+            watch=WatchState(
+                StabilityTracker(options.settle_seconds, options.abandon_seconds),
+                use_events=settings.watch_events,
+            ),
             stop=self.stop,
         )
         self._mp = multiprocessing.get_context("spawn")
@@ -306,6 +309,8 @@ class Daemon:
                 slot.process.join(5)
         while self.context.running and time.monotonic() < deadline:
             time.sleep(0.1)
+        if not self.context.running:
+            self.context.watch.close()  # else the tick still running uses it; exit ends it
         self._stop_mqtt()  # after the workers: what they finished is told, then "offline"
         if self.server is not None:
             self.server.shutdown()

@@ -99,12 +99,17 @@ def claim_next(
     job = jobs_q.next_claimable(session, now, job_id)
     if job is None:
         return None
-    if job.state == "running" and job.attempts >= job.max_attempts:
-        # Its last attempt died silently: nothing more to try.
-        job.state, job.finished_at = "dead", now
-        job.error = (job.error or "") + f" lease expired on {job.claimed_by}; attempts exhausted"
-        session.flush()
-        return claim_next(session, worker, lease, job_id, now)
+    if job.state == "running":
+        # Its worker vanished mid-attempt (the lease ran out): that attempt failed.
+        lost = f"lease expired on {job.claimed_by}"
+        if job.attempts >= job.max_attempts:  # and it was the last one: nothing more to try
+            job.state, job.finished_at = "dead", now
+            job.error = (job.error or "") + f" {lost}; attempts exhausted"
+            jobs_q.record_failed_attempt(session, job, job.claimed_by, lost, now)
+            session.flush()
+            return claim_next(session, worker, lease, job_id, now)
+        job.state, job.not_before, job.error = "queued", now, lost  # retried now, by this claim
+        jobs_q.record_failed_attempt(session, job, job.claimed_by, lost, now)
     job.state = "running"
     job.attempts += 1
     job.claimed_by = worker
@@ -157,6 +162,7 @@ def fail(session: Session, claim: Claim, error: str, retry: bool = True) -> str:
         job.state, job.not_before, job.claimed_by = "queued", now + backoff, None
     else:
         job.state, job.finished_at = ("dead" if retry else "failed"), now
+    jobs_q.record_failed_attempt(session, job, claim.worker, job.error, now)
     session.flush()
     return job.state
 

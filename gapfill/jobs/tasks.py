@@ -18,7 +18,7 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.queries.jobs import jobs_runnable_by
 from gapfill.config import Settings
 from gapfill.jobs.metrics import DaemonMetrics
-from gapfill.jobs.watch import StabilityTracker, queue_open_defects, watch_once
+from gapfill.jobs.watch import WatchState, queue_open_defects, watch_once
 from gapfill.jobs.window import RepairWindow
 
 log = logging.getLogger("gapfill.jobs.tasks")
@@ -30,7 +30,7 @@ class DaemonContext:
     settings: Settings
     metrics: DaemonMetrics
     window: RepairWindow
-    tracker: StabilityTracker = field(default_factory=StabilityTracker)
+    watch: WatchState = field(default_factory=WatchState)  # the watch's memory between ticks
     stop: threading.Event = field(default_factory=threading.Event)
     actor: str = field(default_factory=lambda: f"system:{socket.gethostname()}")
     scan_workers: int = 1
@@ -69,7 +69,7 @@ def watch_task() -> None:
         return
     ctx.enter()
     try:
-        report = watch_once(ctx.catalog, ctx.settings, ctx.tracker, ctx.stop, ctx.scan_workers)
+        report = watch_once(ctx.catalog, ctx.settings, ctx.watch, ctx.stop, ctx.scan_workers)
         ctx.metrics.scan_lag.set(report.scan_lag_seconds)
         ctx.last_watch = time.time()
     except Exception:

@@ -85,7 +85,7 @@ def repair(
     """
     settings = load_settings()
     # A dry run writes nothing: it needs no keys and no output folder.
-    preflight.require(settings, ("catalog", "model") if dry_run else preflight.CHECK_NAMES)
+    preflight.require(settings, ("catalog", "model") if dry_run else preflight.REPAIR_CHECKS)
     with open_catalog(settings) as catalog:
         ids = select_defects(catalog, camera, defect, since)
         results = repair_all(catalog, settings, ids, dry_run, show=not json_output)

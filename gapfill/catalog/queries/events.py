@@ -1,5 +1,6 @@
 """What happened in the catalog since a cursor, as plant events (docs/mqtt.md): defects found,
-repair jobs finished (repaired, unrepairable, failed, dead), review decisions.
+repair jobs done (repaired, unrepairable), failed repair attempts (each one, whether the job is
+retried or given up on: failed, dead), review decisions.
 
 Read from the catalog rather than sent by the process that did the work, so the daemon reports
 what every process did: its own workers, `gapfill worker` on other hosts, the review UI of
@@ -15,16 +16,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gapfill.catalog.models import Camera, Defect, Model, RepairJob, SyntheticClip, SyntheticSpan
+from gapfill.catalog.models import (
+    Camera,
+    Defect,
+    Model,
+    RepairAttempt,
+    RepairJob,
+    SyntheticClip,
+    SyntheticSpan,
+)
 
-FINISHED_JOB_STATES = ("done", "failed", "dead")
 BATCH = 500  # events per look; the rest come at the next one
 
 
 @dataclass(frozen=True)
 class Cursor:
     defect_id: int
-    job_finished_at: dt.datetime | None
+    job_finished_at: dt.datetime | None  # of the last job done
+    attempt_id: int  # of the last failed attempt
     reviewed_at: dt.datetime | None
 
 
@@ -40,6 +49,7 @@ def present(session: Session) -> Cursor:
     return Cursor(
         session.scalar(select(func.max(Defect.id))) or 0,
         session.scalar(select(func.max(RepairJob.finished_at))),
+        session.scalar(select(func.max(RepairAttempt.id))) or 0,
         session.scalar(select(func.max(SyntheticClip.reviewed_at))),
     )
 
@@ -62,11 +72,27 @@ def events_since(session: Session, cursor: Cursor) -> tuple[list[PlantEvent], Cu
         events.append(PlantEvent(camera, "defect", _defect_payload(defect, camera)))
     defect_id = defects[-1][0].id if defects else cursor.defect_id
 
+    # Failed attempts before jobs done: a job's failures come before its success, also when
+    # both happened since the last look.
+    attempts = session.execute(
+        select(RepairAttempt, RepairJob, Defect, Camera.name)
+        .join(RepairJob, RepairAttempt.job_id == RepairJob.id)
+        .join(Defect, RepairJob.defect_id == Defect.id)
+        .join(Camera, Defect.camera_id == Camera.id)
+        .where(RepairAttempt.id > cursor.attempt_id)
+        .order_by(RepairAttempt.id)
+        .limit(BATCH)
+    ).all()
+    for attempt, job, defect, camera in attempts:
+        payload = _attempt_payload(attempt, job, defect, camera)
+        events.append(PlantEvent(camera, "repair", payload))
+    attempt_id = attempts[-1][0].id if attempts else cursor.attempt_id
+
     query = (
         select(RepairJob, Defect, Camera.name)
         .join(Defect, RepairJob.defect_id == Defect.id)
         .join(Camera, Defect.camera_id == Camera.id)
-        .where(RepairJob.state.in_(FINISHED_JOB_STATES), RepairJob.finished_at.is_not(None))
+        .where(RepairJob.state == "done", RepairJob.finished_at.is_not(None))
         .order_by(RepairJob.finished_at, RepairJob.id)
         .limit(BATCH)
     )
@@ -90,7 +116,7 @@ def events_since(session: Session, cursor: Cursor) -> tuple[list[PlantEvent], Cu
     for clip, camera in clips:
         events.append(PlantEvent(camera, "review", _review_payload(clip, camera)))
     reviewed_at = clips[-1][0].reviewed_at if clips else cursor.reviewed_at
-    return events, Cursor(defect_id, finished_at, reviewed_at)
+    return events, Cursor(defect_id, finished_at, attempt_id, reviewed_at)
 
 
 def _defect_payload(defect: Defect, camera: str) -> dict[str, Any]:
@@ -110,33 +136,16 @@ def _defect_payload(defect: Defect, camera: str) -> dict[str, Any]:
 def _repair_payload(
     session: Session, job: RepairJob, defect: Defect, camera: str
 ) -> dict[str, Any]:
+    """A job done: repaired (its clip, model and synthetic frames), or found unrepairable."""
     clip = session.scalar(
         select(SyntheticClip)
         .where(SyntheticClip.defect_id == defect.id)
         .order_by(SyntheticClip.id.desc())
         .limit(1)
     )
-    if job.state == "done":
-        outcome = "repaired" if clip is not None else defect.state  # e.g. unrepairable
-    else:
-        outcome = job.state  # failed or dead: given up on
-    payload: dict[str, Any] = {
-        "event": "repair",
-        "camera": camera,
-        "outcome": outcome,
-        "job_id": job.id,
-        "defect_id": defect.id,
-        "kind": defect.kind,
-        "start": _iso(defect.start_time),
-        "end": _iso(defect.end_time),
-        "attempts": job.attempts,
-        "error": job.error if job.state != "done" else None,
-        "finished_at": _iso(job.finished_at),
-        "clip_path": None,
-        "provenance_id": None,
-        "model": None,
-        "synthetic_frames": [],
-    }
+    outcome = "repaired" if clip is not None else defect.state  # e.g. unrepairable
+    payload = _repair_fields(outcome, job, defect, camera)
+    payload.update(finished_at=_iso(job.finished_at))
     if clip is not None and outcome == "repaired":
         model = session.get(Model, clip.model_id) if clip.model_id is not None else None
         spans = session.execute(
@@ -151,6 +160,47 @@ def _repair_payload(
             synthetic_frames=[[start, end] for start, end in spans],
         )
     return payload
+
+
+def _attempt_payload(
+    attempt: RepairAttempt, job: RepairJob, defect: Defect, camera: str
+) -> dict[str, Any]:
+    """A failed attempt: retrying (the job is queued again) or given up on (failed, dead)."""
+    payload = _repair_fields(attempt.outcome, job, defect, camera)
+    payload.update(
+        attempts=attempt.attempt,
+        max_attempts=attempt.max_attempts,
+        will_retry=attempt.outcome == "retrying",
+        retry_at=_iso(attempt.retry_at),
+        error=attempt.error,
+        finished_at=_iso(attempt.failed_at),
+    )
+    return payload
+
+
+def _repair_fields(outcome: str, job: RepairJob, defect: Defect, camera: str) -> dict[str, Any]:
+    """Every field of a repair event, as a job done leaves them; a failed attempt overrides
+    its own (attempt number, error, retry)."""
+    return {
+        "event": "repair",
+        "camera": camera,
+        "outcome": outcome,
+        "job_id": job.id,
+        "defect_id": defect.id,
+        "kind": defect.kind,
+        "start": _iso(defect.start_time),
+        "end": _iso(defect.end_time),
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "will_retry": False,
+        "retry_at": None,
+        "error": None,
+        "finished_at": None,
+        "clip_path": None,
+        "provenance_id": None,
+        "model": None,
+        "synthetic_frames": [],
+    }
 
 
 def _review_payload(clip: SyntheticClip, camera: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The repair queue's statements on repair_jobs: the claim, the lease, the listings.
+"""The repair queue's statements on repair_jobs (and repair_attempts, the failed attempts): the
+claim, the lease, the listings.
 
 The decisions (backoff, when a job is dead, who may finish it) stay in gapfill.jobs.queue; this
 module holds the statements those decisions run, so that the locking is written once:
@@ -18,7 +19,7 @@ import datetime as dt
 from sqlalchemy import ColumnElement, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from gapfill.catalog.models import Defect, RepairJob, UtcDateTime
+from gapfill.catalog.models import Defect, RepairAttempt, RepairJob, UtcDateTime
 from gapfill.catalog.queries.paging import Page, page
 
 LIVE_STATES = ("queued", "running")
@@ -113,6 +114,26 @@ def mark_job_done(session: Session, job_id: int, now: dt.datetime) -> None:
         update(RepairJob)
         .where(RepairJob.id == job_id)
         .values(state="done", finished_at=now, lease_expires_at=None, error=None)
+    )
+
+
+def record_failed_attempt(
+    session: Session, job: RepairJob, worker: str | None, error: str, now: dt.datetime
+) -> None:
+    """Append the failure of `job`'s current attempt, with what became of the job: call it after
+    the job's state is decided (queued again until not_before, failed or dead)."""
+    retrying = job.state == "queued"
+    session.add(
+        RepairAttempt(
+            job_id=job.id,
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            outcome="retrying" if retrying else job.state,
+            retry_at=job.not_before if retrying else None,
+            worker=worker,
+            error=error,
+            failed_at=now,
+        )
     )
 
 

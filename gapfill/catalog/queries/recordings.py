@@ -64,7 +64,9 @@ def recordings_to_scan(
     session: Session, camera_ids: Iterable[int], since: dt.datetime | None, rescan: bool
 ) -> list[Recording]:
     """The cameras' recordings a scan decodes, by camera then time: the unscanned ones (every
-    one with `rescan`), starting at or after `since` when given."""
+    one with `rescan`), starting at or after `since` when given. Without `rescan` it walks
+    ix_recordings_unscanned, which holds the unscanned rows only: a watch tick asks this every
+    time, and the answer must not cost a read of the whole archive."""
     query = select(Recording).where(Recording.camera_id.in_(camera_ids))
     if since is not None:
         query = query.where(Recording.start_time >= since)
@@ -103,7 +105,8 @@ def coverage_rows(
 
 
 def newest_scanned_mtime_ns(session: Session) -> int | None:
-    """The newest file modification time among scanned recordings (None before any scan)."""
+    """The newest file modification time among scanned recordings (None before any scan): the
+    last entry of ix_recordings_scanned_mtime, so one index step on a catalog of any size."""
     return session.scalar(
         select(func.max(Recording.mtime_ns)).where(Recording.scanned_at.is_not(None))
     )
