@@ -60,7 +60,8 @@ sys.addaudithook(audit)
 from gapfill.catalog.db import Catalog
 from gapfill.config import Settings
 from gapfill.jobs.partitions import live_partitions
-from gapfill.jobs.watch import StabilityTracker, WatchState, watch_once
+from gapfill.jobs.settle import StabilityTracker
+from gapfill.jobs.watch import WatchState, watch_once
 
 catalog = Catalog(url)
 settings = Settings(database_url=url, recordings_dirs=[root], watch_events=False,

@@ -208,7 +208,8 @@ def test_the_daemon_s_watch_reads_frigate_and_scan_keeps_its_gaps(
     (no second copy); the tick queues them. A database gone later is a logged problem, not a
     crash."""
     from gapfill.config import load_settings
-    from gapfill.jobs.watch import StabilityTracker, WatchState, watch_once
+    from gapfill.jobs.settle import StabilityTracker
+    from gapfill.jobs.watch import WatchState, watch_once
 
     monkeypatch.setenv("GAPFILL_DATABASE_URL", catalog.url)
     monkeypatch.setenv("GAPFILL_RECORDINGS_LAYOUT", "frigate-db")

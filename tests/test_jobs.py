@@ -36,7 +36,8 @@ from gapfill.config import Settings
 from gapfill.jobs import queue, tasks
 from gapfill.jobs.metrics import DaemonMetrics, serve
 from gapfill.jobs.retention import expire_outputs
-from gapfill.jobs.watch import StabilityTracker, WatchReport, has_moov, ingest_settled
+from gapfill.jobs.settle import StabilityTracker, has_moov
+from gapfill.jobs.watch import WatchReport, ingest_settled
 from gapfill.jobs.window import RepairWindow, schedule_plan
 from gapfill.jobs.worker import Worker, WorkerOptions
 from gapfill.provenance.chain import walk_chain

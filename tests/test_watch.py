@@ -25,7 +25,8 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.queries.recordings import RecordingFilter, recordings_page
 from gapfill.config import Settings
 from gapfill.jobs.partitions import Partition, live_partitions
-from gapfill.jobs.watch import StabilityTracker, WatchState, watch_once
+from gapfill.jobs.settle import StabilityTracker
+from gapfill.jobs.watch import WatchState, watch_once
 
 OLD = dt.datetime(2026, 1, 5, 7, tzinfo=dt.UTC)  # an hour long past
 CAMERAS = ("press-01", "press-02")

@@ -28,7 +28,8 @@ from gapfill.catalog.db import Catalog
 from gapfill.catalog.models import Camera
 from gapfill.catalog.queries.watch import add_recordings_in_bulk
 from gapfill.config import Settings
-from gapfill.jobs.watch import StabilityTracker, WatchState, watch_once
+from gapfill.jobs.settle import StabilityTracker
+from gapfill.jobs.watch import WatchState, watch_once
 
 OLD = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # the archive: days long past, all scanned
 SEGMENT = dt.timedelta(seconds=10)

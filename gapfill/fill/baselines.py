@@ -126,7 +126,8 @@ def worker_threads() -> int:
     A pool is made per call, never kept: a training data worker forked from this process would
     inherit a kept pool without its threads, and wait on it for ever.
     """
-    return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None  # Linux
+    return max(1, min(MAX_THREADS, len(usable) if usable else os.cpu_count() or 1))
 
 
 def median_plate(before: np.ndarray, after: np.ndarray, context: int = PLATE_CONTEXT) -> np.ndarray:

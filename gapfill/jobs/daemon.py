@@ -31,7 +31,8 @@ from gapfill.config import Settings
 from gapfill.errors import UserError
 from gapfill.jobs import tasks
 from gapfill.jobs.metrics import DaemonMetrics, serve
-from gapfill.jobs.watch import StabilityTracker, WatchState
+from gapfill.jobs.settle import StabilityTracker
+from gapfill.jobs.watch import WatchState
 from gapfill.jobs.window import RETENTION_INTERVAL, RepairWindow, cron_trigger, local_timezone
 from gapfill.jobs.worker import Outcome, WorkerOptions, worker_process_main
 
