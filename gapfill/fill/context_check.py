@@ -24,7 +24,7 @@ import numpy as np
 
 from gapfill.fill.first_guess import MotionGuess
 from gapfill.fill.generate import fill_working
-from gapfill.fill.metrics import luma
+from gapfill.fill.metrics import luma_mse
 from gapfill.runtime.backend import Backend
 
 CHECK_BEFORE, CHECK_MISSING, CHECK_AFTER = 16, 8, 8  # frames at working size
@@ -54,8 +54,4 @@ def change_pays(
     filled = fill_working(
         engine, before, after, CHECK_MISSING, seed, steps, context_segments, first_guess=guess
     )
-    return _luma_mse(filled, truth) < _luma_mse(guessed, truth)
-
-
-def _luma_mse(frames: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean((luma(frames) - luma(truth)) ** 2, dtype=np.float64))
+    return luma_mse(filled, truth) < luma_mse(guessed, truth)

@@ -34,6 +34,12 @@ def _check_pair(fill: np.ndarray, truth: np.ndarray) -> None:
         raise ValueError(f"expected non-empty (T, H, W, 3) frames, got {fill.shape}")
 
 
+def luma_mse(fill: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over every frame and pixel of (Y_fill - Y_truth)², in grey levels squared."""
+    _check_pair(fill, truth)
+    return float(np.mean((luma(fill) - luma(truth)) ** 2, dtype=np.float64))
+
+
 def psnr(fill: np.ndarray, truth: np.ndarray) -> float:
     """Peak signal-to-noise ratio of the span, in dB, on luma.
 
@@ -41,8 +47,7 @@ def psnr(fill: np.ndarray, truth: np.ndarray) -> float:
     Pooling the MSE over the span (instead of averaging per-frame PSNR) keeps one perfect frame
     from making the span infinite. Identical spans give +inf.
     """
-    _check_pair(fill, truth)
-    mse = float(np.mean((luma(fill) - luma(truth)) ** 2, dtype=np.float64))
+    mse = luma_mse(fill, truth)
     if mse == 0.0:
         return float("inf")
     return 10.0 * np.log10(255.0**2 / mse)
