@@ -519,6 +519,8 @@ def test_pages_headers_and_limits(site: Site) -> None:
     page = http.get(f"/clips/{site.clip.clip_id}")
     assert page.status_code == 200 and "data-clip=" in page.text
     assert "frames 10–17 (8)" in page.text and 'id="review-form"' not in page.text  # viewer
+    # This clip's parameters predate the context check's verdict: the page says so.
+    assert '<dd id="model-change">not recorded' in page.text
     denied = http.get("/audit", headers={"Accept": "text/html"})
     assert denied.status_code == 403 and "may not export audits" in denied.text
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gapfill.fill.context_check import CHECK_FRAMES, change_pays
-from gapfill.fill.fill_gap import fill_gap, resolve_backend
+from gapfill.fill.context_check import CHECK_FRAMES
+from gapfill.fill.fill_gap import DROPPED, NO_CHECK_CONTEXT, UNCHECKED, fill_gap, fill_hole
 from gapfill.fill.first_guess import motion_guess
-from gapfill.media.frames import resize_frames
 from gapfill.synth.scene import Scene
 
 torch.set_num_threads(1)
@@ -46,24 +45,29 @@ def test_a_change_that_does_not_pay_is_dropped(untrained_checkpoint: Path, foota
     """An untrained model's change is noise; the check sees that on the context, and the fill is
     the first guess at full size, bit for bit."""
     before, after = footage[:80], footage[100:]
-    engine = resolve_backend(untrained_checkpoint)
-    small = (engine.config.height, engine.config.width)
-    assert not change_pays(engine, resize_frames(before[-64:], small), 0, None, 4)
-    checked = fill_gap(before, after, 20, 10.0, model=untrained_checkpoint)
-    np.testing.assert_array_equal(checked, motion_guess(before[-64:], after[:32], 20, 10.0))
-    unchecked = fill_gap(before, after, 20, 10.0, model=untrained_checkpoint, check_change=False)
-    assert not np.array_equal(checked, unchecked), "the model should change its guess"
+    checked = fill_hole(before, after, 20, 10.0, model=untrained_checkpoint)
+    assert checked.model_change == DROPPED
+    assert checked.model_mse > checked.guess_mse > 0
+    assert checked.facts() == {
+        "model_change": "dropped",
+        "check_model_mse": round(checked.model_mse, 4),
+        "check_guess_mse": round(checked.guess_mse, 4),
+    }
+    guess = motion_guess(before[-64:], after[:32], 20, 10.0)
+    np.testing.assert_array_equal(checked.frames, guess)
+    np.testing.assert_array_equal(
+        fill_gap(before, after, 20, 10.0, model=untrained_checkpoint), guess
+    )
+    unchecked = fill_hole(before, after, 20, 10.0, model=untrained_checkpoint, check_change=False)
+    assert unchecked.model_change == UNCHECKED and unchecked.model_mse is None
+    assert not np.array_equal(checked.frames, unchecked.frames), "the model should change its guess"
 
 
 def test_without_enough_context_to_check_the_guess_is_the_fill(
     tiny_checkpoint: Path, footage: np.ndarray
 ):
-    engine = resolve_backend(tiny_checkpoint)
-    small = (engine.config.height, engine.config.width)
-    short = resize_frames(footage[: CHECK_FRAMES - 1], small)
-    assert not change_pays(engine, short, 0, None, 4)
-    before, after = footage[:20], footage[30:]
-    np.testing.assert_array_equal(
-        fill_gap(before, after, 10, 10.0, model=tiny_checkpoint),
-        motion_guess(before, after[:32], 10, 10.0),
-    )
+    before, after = footage[: CHECK_FRAMES - 1], footage[CHECK_FRAMES + 9 :]
+    filled = fill_hole(before, after, 10, 10.0, model=tiny_checkpoint)
+    assert filled.model_change == NO_CHECK_CONTEXT
+    assert filled.facts() == {"model_change": "no-check-context"}
+    np.testing.assert_array_equal(filled.frames, motion_guess(before, after[:32], 10, 10.0))

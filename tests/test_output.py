@@ -224,7 +224,7 @@ def test_contact_sheet(tmp_path: Path) -> None:
     magenta = np.all(image == MARK_COLOUR, axis=2)
     rows_with_outline = np.flatnonzero(magenta.any(axis=1))
     # Outlines (synthetic tiles) sit in the two middle rows of the grid only.
-    header, gap = 28, 6
+    header, gap = 48, 6  # two header lines: what the clip is, what made its frames
     pitch = (image.shape[0] - header - gap) // 4
     tile_rows = [np.arange(header + k * pitch, header + (k + 1) * pitch - gap) for k in range(4)]
     assert not np.isin(tile_rows[0], rows_with_outline).any()

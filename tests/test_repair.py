@@ -113,6 +113,10 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
     assert clip.parameters["backend"] and "provider" in clip.parameters  # what it ran on
     # How the model sampled and how far its change was trusted: its checkpoint's own choices.
     assert (clip.parameters["sample_steps"], clip.parameters["change_tau"]) == (4, 2.5)
+    # Whether the model's learned change is in the frames, and the context check that decided:
+    # the tiny model's change is noise, so the first guess alone made them.
+    assert clip.parameters["model_change"] == "dropped", clip.parameters
+    assert clip.parameters["check_model_mse"] > clip.parameters["check_guess_mse"] > 0
     # The span's times are exactly the defect's; its frames are where the clip put them.
     assert span.start_time == defect.start_time and span.end_time == defect.end_time
     assert span.frame_end - span.frame_start == BLACK[1] - BLACK[0]
@@ -134,6 +138,7 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
     assert metadata["com.gapfill.provenance_id"] == clip.provenance_id
     sidecar = read_sidecar(clip_path)
     assert sidecar["output"]["sha256"] == clip.sha256
+    assert sidecar["parameters"] == clip.parameters
     assert {i["sha256"] for i in sidecar["inputs"]} <= set(hashes)
 
     verified = invoke("verify", "--all", "--json")

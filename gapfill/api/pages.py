@@ -35,6 +35,7 @@ from gapfill.api.browse import clip_detail, clip_rows
 from gapfill.api.review import review_clip
 from gapfill.api.tokens import Principal, principal_for_token
 from gapfill.catalog.queries.cameras import camera_names
+from gapfill.fill.fill_gap import describe_model_change
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # Rows per review queue page: enough to work through, small enough to render at once.
@@ -49,6 +50,7 @@ def _utc(value: dt.datetime | None) -> str:
 
 
 TEMPLATES.env.filters["utc"] = _utc
+TEMPLATES.env.filters["model_change"] = describe_model_change
 router = APIRouter(include_in_schema=False)
 PageReader = Annotated[Principal, Depends(require("read", page=True))]
 PageReviewer = Annotated[Principal, Depends(require("review", page=True))]

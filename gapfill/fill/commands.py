@@ -38,7 +38,7 @@ def fill(
     """
     from gapfill.config import load_settings
     from gapfill.fill.fill_file import fill_file
-    from gapfill.fill.fill_gap import resolve_backend
+    from gapfill.fill.fill_gap import KEPT, resolve_backend
 
     if not input.is_file():  # before loading a model for nothing
         raise UserError(f"{input}: no such file")
@@ -48,6 +48,9 @@ def fill(
         model or settings.model_path, backend or settings.backend, settings.device
     )
     written = fill_file(input, output, span, model=engine, seed=seed)  # type: ignore[arg-type]
+    kept = written.model_changes.count(KEPT)
     typer.echo(
-        f"{output}: wrote {written.frames} frames, {written.filled} predicted ({engine.name})"
+        f"{output}: wrote {written.frames} frames, {written.filled} predicted ({engine.name}); "
+        f"the model's learned change kept in {kept} of {len(written.holes)} holes, the first "
+        "guess alone in the rest"
     )

@@ -31,22 +31,6 @@ CHECK_BEFORE, CHECK_MISSING, CHECK_AFTER = 16, 8, 8  # frames at working size
 CHECK_FRAMES = CHECK_BEFORE + CHECK_MISSING + CHECK_AFTER
 
 
-def change_pays(
-    engine: Backend,
-    before_small: np.ndarray,
-    seed: int,
-    steps: int | None,
-    context_segments: int,
-) -> bool:
-    """Whether the model's fill beats its first guess on a pseudo-hole cut from `before_small`.
-
-    before_small: uint8 (T, h, w, 3) real frames before the hole, at the model's working size;
-    False when T < CHECK_FRAMES (nothing to check on).
-    """
-    errors = pseudo_hole_errors(engine, before_small, seed, steps, context_segments)
-    return errors is not None and errors[0] < errors[1]
-
-
 def pseudo_hole_errors(
     engine: Backend,
     before_small: np.ndarray,

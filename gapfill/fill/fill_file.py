@@ -2,8 +2,9 @@
 
 The input's frames are placed on its nominal-rate timeline by their timestamps; timeline slots
 with no frame are holes (or the --span ranges are). Each hole is filled from the real frames
-around it with `fill_gap`, and the output is written with a frame in every slot. An evaluation
-artefact for now: the synthetic-frame marks and provenance come with the repair pipeline.
+around it with `fill_hole` (fill_gap, and what made the frames), and the output is written with a
+frame in every slot. An evaluation artefact: the synthetic-frame marks and provenance come with
+the repair pipeline; the report says per hole whether the model's learned change is in it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import av
 import numpy as np
 
 from gapfill.errors import UserError
-from gapfill.fill.fill_gap import DEFAULT_MEMORY_BUDGET, fill_gap
+from gapfill.fill.fill_gap import DEFAULT_MEMORY_BUDGET, fill_hole
 from gapfill.media.encode import VideoWriter
 
 BEFORE_FRAMES = 64
@@ -28,6 +29,8 @@ class FillReport:
     frames: int  # frames written
     filled: int  # of which predicted
     holes: tuple[tuple[int, int], ...]  # [start, end) frame ranges filled
+    # per hole, what made its frames: fill_gap.KEPT, DROPPED, NO_CHECK_CONTEXT (see FilledHole)
+    model_changes: tuple[str, ...] = ()
 
 
 def parse_spans(spans: list[str], n_frames: int) -> list[tuple[int, int]]:
@@ -136,13 +139,15 @@ def fill_file(
     holes = merge_holes(parse_spans(spans, len(frames)) + missing_runs(present))
     for start, end in holes:
         present[start:end] = False
-    filled = 0
+    filled, model_changes = 0, []
     for start, end in holes:
         before = _real_run(frames, present, start - 1, -1, BEFORE_FRAMES)
         after = _real_run(frames, present, end, 1, AFTER_FRAMES)
         if len(before) == 0 and len(after) == 0:
             raise UserError(f"{input}: frames {start}:{end} have no real frame on either side")
-        frames[start:end] = fill_gap(before, after, end - start, fps, model=model, seed=seed)
+        hole = fill_hole(before, after, end - start, fps, model=model, seed=seed)
+        frames[start:end] = hole.frames
+        model_changes.append(hole.model_change)
         filled += end - start
     height, width = frames.shape[1:3]
     step = 90000 / fps
@@ -158,7 +163,7 @@ def fill_file(
                 np.ascontiguousarray(rgb[: height - height % 2, : width - width % 2]),
                 round(k * step),
             )
-    return FillReport(frames=len(frames), filled=filled, holes=tuple(holes))
+    return FillReport(len(frames), filled, tuple(holes), tuple(model_changes))
 
 
 def _real_run(

@@ -10,6 +10,10 @@ the change it makes to that guess is added to the same guess made at the source 
 (gapfill.fill.compose), so that whatever the guess gets right stays as sharp as the real footage.
 The change is kept only where it pays on this footage (gapfill.fill.context_check): else the
 full-resolution guess alone is the fill.
+
+`fill_hole` is the same call that also says which of the two the frames are, and the check's
+figures: the repair records that in the clip's provenance, so an auditor can tell a learned fill
+from the classical first guess without re-running anything.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +30,7 @@ import numpy as np
 from gapfill.errors import UserError
 from gapfill.fill.baselines import check_gap_inputs
 from gapfill.fill.compose import compose_to_source
-from gapfill.fill.context_check import change_pays
+from gapfill.fill.context_check import pseudo_hole_errors
 from gapfill.fill.first_guess import MotionGuess
 from gapfill.fill.generate import DEFAULT_CONTEXT_SEGMENTS, fill_working
 from gapfill.media.frames import resize_frames
@@ -83,6 +88,49 @@ def resolve_backend(
     )
 
 
+# What a fill is made of (FilledHole.model_change):
+KEPT = "kept"  # the model's change on the first guess; it beat the guess on the pseudo-hole
+DROPPED = "dropped"  # the first guess alone; the change lost on the pseudo-hole
+NO_CHECK_CONTEXT = "no-check-context"  # the first guess alone; too little footage to check on
+UNCHECKED = "unchecked"  # the model's change, kept without a check (check_change=False)
+_MODEL_CHANGE_MEANING = {
+    KEPT: "learned change kept (it beat the first guess on this camera's footage)",
+    DROPPED: "first guess alone (the learned change lost to it on this camera's footage)",
+    NO_CHECK_CONTEXT: "first guess alone (too little footage before the gap to check the model)",
+    UNCHECKED: "learned change, not checked against the first guess",
+}
+
+
+def describe_model_change(value: object) -> str:
+    """What a clip's `model_change` parameter means, for people (the review page, the sheet)."""
+    if value is None:
+        return "not recorded (the clip was made before gapfill recorded it)"
+    return _MODEL_CHANGE_MEANING.get(str(value), f"unknown ({value})")
+
+
+@dataclass(frozen=True)
+class FilledHole:
+    """The predicted frames and what made them.
+
+    model_change: KEPT, DROPPED, NO_CHECK_CONTEXT or UNCHECKED (above).
+    model_mse, guess_mse: mean squared luma error of the model's fill and of the guess alone on
+    the pseudo-hole (gapfill.fill.context_check); None where it was not run.
+    """
+
+    frames: np.ndarray  # (n_missing, H, W, 3) uint8
+    model_change: str
+    model_mse: float | None = None
+    guess_mse: float | None = None
+
+    def facts(self) -> dict[str, object]:
+        """JSON-ready record of the verdict, for a clip's provenance parameters."""
+        facts: dict[str, object] = {"model_change": self.model_change}
+        if self.model_mse is not None and self.guess_mse is not None:
+            facts["check_model_mse"] = round(self.model_mse, 4)
+            facts["check_guess_mse"] = round(self.guess_mse, 4)
+        return facts
+
+
 def fill_gap(
     before: np.ndarray,
     after: np.ndarray,
@@ -108,8 +156,40 @@ def fill_gap(
     check_change: keep the model's change to the first guess only if it pays on a stretch of this
     footage where the answer is known (gapfill.fill.context_check); False keeps it always (to
     compare backends, or to measure the model itself).
-    Returns (n_missing, H, W, 3) uint8.
+    Returns (n_missing, H, W, 3) uint8; `fill_hole` also says whether the model's change is in it.
     """
+    return fill_hole(
+        before,
+        after,
+        n_missing,
+        fps,
+        model,
+        seed,
+        steps=steps,
+        context_segments=context_segments,
+        memory_budget=memory_budget,
+        backend=backend,
+        device=device,
+        check_change=check_change,
+    ).frames
+
+
+def fill_hole(
+    before: np.ndarray,
+    after: np.ndarray,
+    n_missing: int,
+    fps: float,
+    model: str | Path | Malt | Backend | None = None,
+    seed: int = 0,
+    *,
+    steps: int | None = None,
+    context_segments: int = DEFAULT_CONTEXT_SEGMENTS,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    backend: str = "auto",
+    device: str = "auto",
+    check_change: bool = True,
+) -> FilledHole:
+    """`fill_gap`, with what made the frames: see FilledHole. Same arguments, same frames."""
     height, width = check_gap_inputs(before, after, n_missing)
     n_missing = int(n_missing)
     if not isinstance(fps, int | float | np.floating) or not math.isfinite(fps) or fps <= 0:
@@ -130,9 +210,14 @@ def fill_gap(
     # The guess reads up to 32 frames after the hole (the periodic layer checks its periods
     # there); the model's anchor is the first segment of them.
     full_guess = MotionGuess(before[-keep:], after[:32], n_missing)
-    if check_change and not change_pays(engine, before_small, seed, steps, context_segments):
-        log.debug("model change dropped: it did not beat the first guess on the context")
-        return full_guess.frames(0, n_missing)[0]
+    errors = None
+    if check_change:
+        errors = pseudo_hole_errors(engine, before_small, seed, steps, context_segments)
+    model_mse, guess_mse = errors if errors is not None else (None, None)
+    verdict = _verdict(check_change, model_mse, guess_mse)
+    if verdict in (DROPPED, NO_CHECK_CONTEXT):
+        log.debug("model change dropped (%s): the first guess alone is the fill", verdict)
+        return FilledHole(full_guess.frames(0, n_missing)[0], verdict, model_mse, guess_mse)
     small_guess = MotionGuess(before_small, after_small, n_missing)
     filled_small = fill_working(
         engine,
@@ -144,7 +229,16 @@ def fill_gap(
         context_segments,
         first_guess=small_guess,
     )
-    return compose_to_source(filled_small, small_guess, full_guess, config.change_tau)
+    frames = compose_to_source(filled_small, small_guess, full_guess, config.change_tau)
+    return FilledHole(frames, verdict, model_mse, guess_mse)
+
+
+def _verdict(check_change: bool, model_mse: float | None, guess_mse: float | None) -> str:
+    if not check_change:
+        return UNCHECKED
+    if model_mse is None or guess_mse is None:
+        return NO_CHECK_CONTEXT
+    return KEPT if model_mse < guess_mse else DROPPED
 
 
 def _empty(hw: tuple[int, int]) -> np.ndarray:

@@ -14,7 +14,10 @@ is final, since it carries the clip's sha256. Format (UTF-8 JSON, keys sorted, 2
          "start_time": "2026-01-05T07:00:04.000000Z", "end_time": "2026-01-05T07:00:07.200000Z"}
       ],
       "model": {"name": "malt-default", "sha256": "ab12..."},   # sha256 of the model file(s)
-      "parameters": {...},                       # everything needed to redo the fill
+      "parameters": {...},                       # everything needed to redo the fill, and
+                                                 # "model_change": "kept" | "dropped" | ... (the
+                                                 # learned change is in the frames, or the
+                                                 # first guess alone; gapfill.fill.fill_gap)
       "seed": 1234,
       "inputs": [                                # every original segment the repair read
         {"path": "/recordings/2026-01-05/07/press-01/00.00.mp4", "sha256": "...",

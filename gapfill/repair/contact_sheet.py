@@ -17,6 +17,7 @@ import av
 import cv2
 import numpy as np
 
+from gapfill.fill.fill_gap import describe_model_change
 from gapfill.media.encode import atomic_write_bytes
 from gapfill.provenance.facts import ClipProvenance
 from gapfill.repair.marks import MARK_COLOUR
@@ -112,22 +113,28 @@ def _tile(
     return tile
 
 
-def _header(provenance: ClipProvenance, clip_path: Path) -> str:
+def _header(provenance: ClipProvenance, clip_path: Path) -> list[str]:
+    """Two lines: what the clip is, and what made its synthetic frames."""
     spans = ", ".join(r.describe() for r in provenance.synthetic_ranges)
-    return (
+    made_by = describe_model_change(provenance.parameters.get("model_change"))
+    return [
         f"{clip_path.name}  camera {provenance.camera}  SYNTHETIC {spans}  "
-        f"model {provenance.model_name}  provenance {provenance.provenance_id}"
-    )
+        f"model {provenance.model_name}  provenance {provenance.provenance_id}",
+        f"synthetic frames: {made_by}",
+    ]
 
 
-def _grid(tiles: list[np.ndarray], columns: int, header: str, tile_width: int) -> np.ndarray:
-    gap, header_h = 6, 28
+def _grid(tiles: list[np.ndarray], columns: int, header: list[str], tile_width: int) -> np.ndarray:
+    gap, line_h = 6, 20
+    header_h = 8 + line_h * len(header)
     columns = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // columns)
     tile_h = max(t.shape[0] for t in tiles)
-    width = max(columns * (tile_width + gap) + gap, 8 * len(header))
+    width = max(columns * (tile_width + gap) + gap, 8 * max(len(line) for line in header))
     sheet = np.full((header_h + rows * (tile_h + gap) + gap, width, 3), BACKGROUND, np.uint8)
-    cv2.putText(sheet, header, (gap, 19), FONT, 0.45, REAL_CAPTION, 1, cv2.LINE_AA)
+    for k, line in enumerate(header):
+        y = 19 + k * line_h
+        cv2.putText(sheet, line, (gap, y), FONT, 0.45, REAL_CAPTION, 1, cv2.LINE_AA)
     for k, tile in enumerate(tiles):
         y = header_h + (k // columns) * (tile_h + gap)
         x = gap + (k % columns) * (tile_width + gap)

@@ -46,7 +46,7 @@ from gapfill.catalog.queries.provenance import first_payload
 from gapfill.checkpoint_registry import model_for_camera
 from gapfill.config import Settings
 from gapfill.errors import UserError
-from gapfill.fill.fill_gap import fill_gap, resolve_backend
+from gapfill.fill.fill_gap import FilledHole, fill_hole, resolve_backend
 from gapfill.media.encode import fsync_directory
 from gapfill.media.probe import sha256_file
 from gapfill.provenance.c2pa_sign import C2paSigner
@@ -148,8 +148,10 @@ def repair_defect(
     seed = defect_id  # deterministic: the same defect and model give the same frames
     check_originals(plan.inputs)
     engine = resolve_backend(Path(model_path), settings.backend, settings.device)
-    parameters = _parameters(settings, plan, engine)
-    synthetic, fill_seconds = _fill(plan, engine, seed)
+    filled, fill_seconds = _fill(plan, engine, seed)
+    synthetic = filled.frames
+    # Whether the model's change is in the frames decides them as much as the backend does.
+    parameters = {**_parameters(settings, plan, engine), **filled.facts()}
     provenance = _provenance(plan, model_name, model_sha, parameters, seed)
     final = _clip_path(settings, plan, provenance.provenance_id)
     pending = pending_path(final)
@@ -269,8 +271,8 @@ def _parameters(settings: Settings, plan: RepairPlan, engine: NamedBackend) -> d
     }
 
 
-def _fill(plan: RepairPlan, engine: NamedBackend, seed: int) -> tuple[np.ndarray, float]:
-    """The synthetic frames, and the wall seconds the model took to make them (the clip's
+def _fill(plan: RepairPlan, engine: NamedBackend, seed: int) -> tuple[FilledHole, float]:
+    """The synthetic frames with what made them, and the wall seconds the model took (the clip's
     fill_seconds: the context was read by plan_repair, and the file is written later)."""
     before, after = plan.before.array(), plan.after.array()
     if not len(before):
@@ -278,8 +280,8 @@ def _fill(plan: RepairPlan, engine: NamedBackend, seed: int) -> tuple[np.ndarray
     if not len(after):
         after = np.zeros((0, *before.shape[1:]), np.uint8)
     started = time.perf_counter()
-    frames = fill_gap(before, after, plan.n_missing, plan.fps, model=engine, seed=seed)
-    return frames, time.perf_counter() - started
+    filled = fill_hole(before, after, plan.n_missing, plan.fps, model=engine, seed=seed)
+    return filled, time.perf_counter() - started
 
 
 def _provenance(
