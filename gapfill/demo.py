@@ -110,6 +110,7 @@ def demo(
         f"flagged clips: {settings.effective_output_dir}",
         *(
             f"  {r.clip_path}\n    sidecar {sidecar_path(r.clip_path)}\n    contact sheet {sheet}"
+            f"\n    synthetic frames: {_made_by(r.clip_path)}"
             for r, sheet in zip(repaired, sheets, strict=True)
         ),
         f"site CA for auditors: {settings.effective_keys_dir / 'ca.pem'}",
@@ -127,6 +128,14 @@ def demo(
         for failed in (r for r in results if r.state == "failed"):
             err.print(f"repair: defect {failed.defect_id}: {failed.reason}", highlight=False)
         raise typer.Exit(1)
+
+
+def _made_by(clip: Path) -> str:
+    """Whether a clip's synthetic frames carry MALT's learned change, from its sidecar."""
+    from gapfill.fill.fill_gap import describe_model_change
+    from gapfill.provenance.sidecar import read_sidecar
+
+    return describe_model_change(read_sidecar(clip)["parameters"].get("model_change"))
 
 
 def _contact_sheet(clip: Path) -> Path:

@@ -25,6 +25,9 @@ def test_demo_repairs_and_says_where_everything_is(
         assert str(clip) in result.stdout
         assert clip.with_name(clip.name + ".provenance.json").is_file()
         assert clip.with_name(clip.stem + ".contact-sheet.png").is_file()
+    # What made each clip's synthetic frames, in words: the tiny model's change or the guess.
+    assert result.stdout.count("synthetic frames: ") == len(clips)
+    assert "not recorded" not in result.stdout
     assert (folder / "recordings" / "ground_truth.json").is_file()
     page = folder / "report" / "index.html"
     assert f"pilot report (figures per camera and day): {page}" in result.stdout
