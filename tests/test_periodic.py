@@ -95,3 +95,18 @@ def test_frames_keep_first_guess_semantics() -> None:
     assert frames.shape == (8, 96, 128, 3) and frames.dtype == np.uint8
     assert known.tolist() == [False] * 4 + [True] * 4
     np.testing.assert_array_equal(frames[4:], after[:4])
+
+
+def test_no_object_is_tracked_where_the_periodic_layer_paints() -> None:
+    """A lamp switching on is not something arriving: on a simulated plant camera, no track of
+    the motion layers starts or ends inside a periodic region (lamps, the flywheel)."""
+    from gapfill.synth.scene import Scene
+
+    video = Scene(2_000_000, 640, 360, 10.0).render(0, 80)  # a lamp blinks in this window
+    guess = MotionGuess(video[:32], video[48:], 16)
+    painted = guess.periodic.coverage((360, 640))
+    assert painted.max() > 0.99
+    for track in guess.base.tracks:
+        for where in (track.p0, track.p1):
+            if where is not None:
+                assert painted[int(where[1]), int(where[0])] < 0.5, where

@@ -8,7 +8,8 @@ Layers, bottom to top:
    belt and what rides on it) shifted at the speed measured across the gap;
 3. the periodic layer (gapfill.fill.periodic): wheels, lamps, strokes and belt slats continued
    at their own period and phase from real frames. It goes on top: where it paints, its check
-   across the gap has shown that the period explains the pixel better than the plate.
+   across the gap has shown that the period explains the pixel better than the plate. It is
+   found first, so that the motion layers do not track its lamps and spokes as objects.
 Built once per hole; `frames` gives any run of it, with FirstGuess's meaning, so that the fill
 pipeline, the composition at source size and the training data read either the same way.
 """
@@ -45,8 +46,10 @@ class MotionGuess:
 
     def __init__(self, before: np.ndarray, after: np.ndarray, n_missing: int) -> None:
         check_gap_inputs(before, after, n_missing)
-        self.base = MotionFill(before, after, n_missing)
         self.periodic = PeriodicLayer(before, after, n_missing)
+        height, width = (before if len(before) else after).shape[1:3]
+        owned = self.periodic.coverage((height, width)) if self.periodic.regions else None
+        self.base = MotionFill(before, after, n_missing, owned)
         self.before, self.after, self.n_missing = before, after, int(n_missing)
         self.plate = self.base.plate
 
