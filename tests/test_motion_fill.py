@@ -87,6 +87,19 @@ def test_a_belt_keeps_moving_at_its_speed() -> None:
     assert coverage[32:48].min() > 0.9 and coverage[70:].max() == 0
 
 
+def test_a_slow_belt_on_a_simulated_camera_is_one_layer() -> None:
+    """A regression case from the evaluation: this camera's slow belt (3.6 px/frame, drawn at
+    whole pixels) failed the translation test when the frame pairs' matches were summed."""
+    from gapfill.synth.scene import Scene
+
+    scene = Scene(2_000_002, 640, 360, 10.0)
+    video = scene.render(0, 80)
+    filler = MotionFill(video[:32], video[48:], 16)
+    assert len(filler.layers) == 1
+    speed = scene.belt_speed / scene.fps
+    np.testing.assert_allclose(filler.layers[0].velocity, (speed, 0.0), atol=0.1)
+
+
 def test_a_still_scene_gives_the_real_pixels() -> None:
     still = np.repeat(background()[None], 2 * CONTEXT + 5, axis=0)
     before, truth, after = cut(still, 5)
