@@ -3,9 +3,11 @@ flagged, auditable reconstructions.
 
 The library surface is what this module names in `__all__`; everything else is internal:
 
-    from gapfill import fill_gap, scan_file, UserError
+    from gapfill import fill_gap, fill_hole, scan_file, UserError
 
-`fill_gap` and `scan_file` are imported on first use, so `import gapfill` stays light (no torch,
+`fill_hole` is `fill_gap` that also says what made the frames (MALT's learned change, or its
+first guess alone where the change did not pay on the footage). They and `scan_file` are
+imported on first use, so `import gapfill` stays light (no torch,
 no PyAV) for code that only needs the error types or the version.
 """
 
@@ -19,13 +21,14 @@ from gapfill.version import __version__
 
 if TYPE_CHECKING:
     from gapfill.detect.recording import scan_file
-    from gapfill.fill.fill_gap import fill_gap
+    from gapfill.fill.fill_gap import fill_gap, fill_hole
 
-__all__ = ["GapfillError", "UserError", "__version__", "fill_gap", "scan_file"]
+__all__ = ["GapfillError", "UserError", "__version__", "fill_gap", "fill_hole", "scan_file"]
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
     "fill_gap": "gapfill.fill.fill_gap",
+    "fill_hole": "gapfill.fill.fill_gap",
     "scan_file": "gapfill.detect.recording",
 }
 

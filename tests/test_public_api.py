@@ -24,10 +24,11 @@ def test_import_gapfill_loads_neither_torch_nor_av_nor_sqlalchemy():
 
 
 def test_public_names_import_from_the_package():
-    from gapfill import GapfillError, UserError, fill_gap, scan_file
+    from gapfill import GapfillError, UserError, fill_gap, fill_hole, scan_file
 
     assert issubclass(UserError, GapfillError)
     assert fill_gap is gapfill.fill.fill_gap.fill_gap
+    assert fill_hole is gapfill.fill.fill_gap.fill_hole
     assert scan_file is gapfill.detect.recording.scan_file
     assert set(gapfill.__all__) <= set(dir(gapfill))
     with pytest.raises(AttributeError):
@@ -59,7 +60,7 @@ def test_readme_library_example_runs_as_written(tmp_path: Path, capsys: pytest.C
     """README's example, with its recording path pointed at a generated clip with a black span
     and `before`/`after` given; fill_gap runs the shipped checkpoint, as the example does."""
     example = readme_library_example()
-    assert len(example.splitlines()) == 5
+    assert len(example.splitlines()) == 7
     path = '"rec/2026-01-05/06/press-01/00.00.mp4"'
     assert path in example
     clip = write_clip(tmp_path / "00.00.mp4", frames=60, faults=Faults(black=[(20, 32)]))
@@ -67,7 +68,9 @@ def test_readme_library_example_runs_as_written(tmp_path: Path, capsys: pytest.C
     names = {"before": footage[:30], "after": footage[60:]}
     exec(example.replace(path, repr(str(clip))), names)
     assert names["frames"].shape == (30, 48, 80, 3) and names["frames"].dtype == np.uint8
-    assert capsys.readouterr().out.split()[0] == "black"
+    np.testing.assert_array_equal(names["hole"].frames, names["frames"])
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == "black" and printed[-1] in ("kept", "dropped", "no-check-context")
 
 
 def test_fill_gap_refuses_bad_input_with_a_user_error(tiny_checkpoint: Path):
