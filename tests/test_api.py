@@ -386,9 +386,9 @@ def test_audit_csv_equals_cli(site: Site, tmp_path: Path, monkeypatch: pytest.Mo
     assert api.text == cli.stdout
     table = list(csv.reader(io.StringIO(api.text)))
     assert len(table) == 3 and {r[0] for r in table[1:]} == {"press-01"}
-    assert {r[11] for r in table[1:]} == {"approved"} and {r[12] for r in table[1:]} == {
-        "engineer-1"
-    }
+    column = {name: i for i, name in enumerate(table[0])}
+    assert {r[column["review_state"]] for r in table[1:]} == {"approved"}
+    assert {r[column["reviewer"]] for r in table[1:]} == {"engineer-1"}
 
     rows = http.get("/api/audit", params=WINDOW, headers=site.auth("auditor")).json()
     assert [(r["frame_start"], r["frame_end"]) for r in rows] == [(10, 18), (22, 25)]

@@ -60,6 +60,7 @@ def test_window_selects_exactly_the_overlapping_ranges(
     assert first["model_name"] == "malt-default"
     assert first["review_state"] == "approved" and first["reviewer"] == "ana"
     assert first["parameters"] == {"steps": 8, "backend": "torch"} and first["seed"] == 42
+    assert first["model_change"] is None  # these clips' parameters predate the verdict
     assert [i["path"] for i in first["inputs"]] == [str(p) for p in early.originals]
 
 

@@ -143,6 +143,9 @@ def test_repair_writes_a_flagged_clip_and_records_exactly_its_synthetic_frames(
 
     verified = invoke("verify", "--all", "--json")
     assert verified["ok"] is True, verified
+    # The auditor's listing says what made the frames: the first guess alone here.
+    [row] = invoke("audit", "--json")
+    assert row["model_change"] == "dropped" and row["frames"] == BLACK[1] - BLACK[0]
     # Originals are byte-for-byte what they were.
     assert [sha256_file(p) for p in originals] == hashes
 

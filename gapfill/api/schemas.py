@@ -237,6 +237,11 @@ class AuditRow(BaseModel):
     provenance_id: str
     model_name: str | None
     model_sha256: str | None
+    model_change: str | None = Field(
+        description="kept: the frames carry the model's learned change; dropped or "
+        "no-check-context: its classical first guess alone (the change did not beat it on the "
+        "camera's footage, or there was too little to check); null: not recorded."
+    )
     review_state: str
     reviewer: str | None
     reviewed_at: dt.datetime | None

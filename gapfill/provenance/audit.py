@@ -38,6 +38,7 @@ AUDIT_COLUMNS = (
     "provenance_id",
     "model_name",
     "model_sha256",
+    "model_change",
     "review_state",
     "reviewer",
     "reviewed_at",
@@ -84,6 +85,9 @@ def audit_rows(
                 "provenance_id": clip.provenance_id,
                 "model_name": model.name if model else None,
                 "model_sha256": model.sha256 if model else None,
+                # kept: the model's learned change is in the frames; dropped, no-check-context:
+                # its classical first guess alone (gapfill.fill.fill_gap); None: not recorded.
+                "model_change": (clip.parameters or {}).get("model_change"),
                 "review_state": clip.review_state,
                 "reviewer": reviewer_name,
                 "reviewed_at": clip.reviewed_at,
