@@ -7,8 +7,8 @@ The library surface is what this module names in `__all__`; everything else is i
 
 `fill_hole` is `fill_gap` that also says what made the frames (MALT's learned change, or its
 first guess alone where the change did not pay on the footage). They and `scan_file` are
-imported on first use, so `import gapfill` stays light (no torch,
-no PyAV) for code that only needs the error types or the version.
+imported on first use, so `import gapfill` stays light (no torch, no PyAV) for code that only
+needs the error types or the version.
 """
 
 from __future__ import annotations

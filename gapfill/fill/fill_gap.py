@@ -126,8 +126,8 @@ class FilledHole:
         """JSON-ready record of the verdict, for a clip's provenance parameters."""
         facts: dict[str, object] = {"model_change": self.model_change}
         if self.model_mse is not None and self.guess_mse is not None:
-            facts["check_model_mse"] = round(self.model_mse, 4)
-            facts["check_guess_mse"] = round(self.guess_mse, 4)
+            facts["check_model_mse"] = round(float(self.model_mse), 4)
+            facts["check_guess_mse"] = round(float(self.guess_mse), 4)
         return facts
 
 
