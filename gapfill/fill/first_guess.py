@@ -45,9 +45,8 @@ class MotionGuess:
     """
 
     def __init__(self, before: np.ndarray, after: np.ndarray, n_missing: int) -> None:
-        check_gap_inputs(before, after, n_missing)
+        height, width = check_gap_inputs(before, after, n_missing)
         self.periodic = PeriodicLayer(before, after, n_missing)
-        height, width = (before if len(before) else after).shape[1:3]
         owned = self.periodic.coverage((height, width)) if self.periodic.regions else None
         self.base = MotionFill(before, after, n_missing, owned)
         self.before, self.after, self.n_missing = before, after, int(n_missing)
