@@ -89,9 +89,10 @@ GUESS_FRAMES = 2
 FIXED_CAMERA_SUPPORT = 0.75
 # Where another layer of the guess owns more than this share of a pixel (`owned`: the periodic
 # layer's wheels and lamps), no object is looked for: a lamp switching on is not a thing that
-# arrives, and a spoke is not a thing that flies off. Training seeds 11-16, 4 cuts each, guess
+# arrives, and a spoke is not a thing that flies off. Training seeds 11-16, 4 holes each, guess
 # PSNR at 16 / 64 frames: 34.10 / 33.35 dB against 33.95 / 33.29 without (held-out seeds
-# 2000000-2000003: 27.78 / 31.86 against 27.77 / 31.83).
+# 2000000-2000003: 27.78 / 31.86 against 27.77 / 31.83; benchmarks/guess_holes.py, results in
+# benchmarks/results/guess_holes.txt).
 OWNED_SHARE = 0.5
 
 
