@@ -100,6 +100,28 @@ def test_a_slow_belt_on_a_simulated_camera_is_one_layer() -> None:
     np.testing.assert_allclose(filler.layers[0].velocity, (speed, 0.0), atol=0.1)
 
 
+def test_a_person_entering_at_the_edge_keeps_a_steady_pace() -> None:
+    """A person walks in at constant speed just before the hole (training seed 28, frame 80):
+    only part of the body is in the picture, so its measured velocity is a third too fast. The
+    path through the hole must still keep the pace the crossing shows, not rush ahead."""
+    from gapfill.synth.scene import Scene
+
+    scene = Scene(28, 640, 360, 10.0)
+    video = scene.render(48, 80)
+    span = 16
+    filler = MotionFill(video[:32], video[32 + span :], span)
+    (walker,) = scene.walkers_at(79 / scene.fps)
+    paired = [t for t in filler.tracks if t.start is not None and t.end is not None]
+    person = min(paired, key=lambda t: abs(t.p0[0] - walker.x_at(7.9, 640)))
+    assert abs(person.p1[0] - walker.x_at(9.6, 640)) < 15  # it is the person, found at both ends
+    steps = span + 1
+    for k in range(span):
+        t = (k + 1) / steps
+        at = motion_fill._hermite(person.p0, person.v0, person.p1, person.v1, steps, t)
+        steady = person.p0 + t * (person.p1 - person.p0)
+        assert np.hypot(*(at - steady)) < 3.0, (k, at, steady)
+
+
 def test_a_still_scene_gives_the_real_pixels() -> None:
     still = np.repeat(background()[None], 2 * CONTEXT + 5, axis=0)
     before, truth, after = cut(still, 5)
