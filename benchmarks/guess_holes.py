@@ -114,7 +114,9 @@ def posed_people(
     return np.where((people | (alpha > 0))[..., None], drawn, frames["guess"])
 
 
-def ceilings(scene: Scene, hole: int, span: int, truth: np.ndarray, guess: np.ndarray) -> list:
+def ceilings(
+    scene: Scene, hole: int, span: int, truth: np.ndarray, guess: np.ndarray
+) -> list[float]:
     """The hole's PSNR under each of CEILINGS."""
     empty = without_people(scene, hole, span)
     people = np.abs(truth.astype(np.int16) - empty).max(axis=3, keepdims=True) > 0
