@@ -122,6 +122,27 @@ def test_a_person_entering_at_the_edge_keeps_a_steady_pace() -> None:
         assert np.hypot(*(at - steady)) < 3.0, (k, at, steady)
 
 
+def test_something_speeding_up_across_a_short_hole_follows_its_end_velocities(
+    monkeypatch,
+) -> None:
+    """Across a 4-frame hole the end velocities are as good a measurement as the mean velocity
+    across it, and what speeds up is followed better by them: they are not replaced there (a
+    4-frame hole on bigbuckbunny.mp4 lost 1.4 dB when they were)."""
+    n = 4
+    rng = np.random.default_rng(1)
+    sprite = rng.integers(180, 255, size=(7, 7, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    sprite[::4] = (250, 60, 40)
+    video = np.repeat(background()[None], 2 * CONTEXT + n, axis=0)
+    for t in range(len(video)):
+        x = round(6 + 0.3 * t * t)  # 0.6·t px/frame: 4.2 at the last frame before, 7.2 after
+        video[t, 40:68, x : x + 28] = sprite
+    before, truth, after = cut(video, n)
+    followed = psnr(MotionFill(before, after, n).frames(0, n)[0], truth)
+    monkeypatch.setattr(motion_fill, "VELOCITY_CHECK_HOLE", 1)
+    replaced = psnr(MotionFill(before, after, n).frames(0, n)[0], truth)
+    assert followed > replaced + 0.2
+
+
 def test_a_still_scene_gives_the_real_pixels() -> None:
     still = np.repeat(background()[None], 2 * CONTEXT + 5, axis=0)
     before, truth, after = cut(still, 5)
