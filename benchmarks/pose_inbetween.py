@@ -33,12 +33,10 @@ import torch
 from torch import nn
 
 from gapfill.synth.drawing import Walker, draw_walker
+from gapfill.synth.scene import _HELMET_COLOURS, _SKIN_COLOURS, _VEST_COLOURS  # the scene's own
 
 CROP_H, CROP_W = 64, 40  # px; a worker is about 1.6 times as tall as the crop is wide
 CONTEXT, SPAN, FPS = 8, 16, 10.0
-VESTS = [(230, 255, 40), (255, 140, 20), (255, 90, 30)]
-HELMETS = [(245, 245, 240), (250, 210, 30), (30, 90, 220)]
-SKINS = [(230, 190, 160), (200, 150, 110), (150, 100, 70), (100, 70, 50)]
 
 
 def random_walker(rng: np.random.Generator) -> Walker:
@@ -50,10 +48,10 @@ def random_walker(rng: np.random.Generator) -> Walker:
         speed=0.0,
         feet_y=0,  # set per frame by posed()
         height_px=int(rng.uniform(110, 220)),
-        vest=VESTS[rng.integers(len(VESTS))],
+        vest=tuple(int(c) for c in rng.choice(_VEST_COLOURS)),
         trousers=tuple(int(c) for c in rng.integers(20, 80, 3)),
-        helmet=HELMETS[rng.integers(len(HELMETS))],
-        skin=SKINS[rng.integers(len(SKINS))],
+        helmet=tuple(int(c) for c in rng.choice(_HELMET_COLOURS)),
+        skin=tuple(int(c) for c in rng.choice(_SKIN_COLOURS)),
         step_hz=float(rng.uniform(0.8, 1.1)),
     )
 
