@@ -26,7 +26,6 @@ every held-out seed 2000000-2000003 does.
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 
@@ -52,41 +51,35 @@ def without_people(scene: Scene, start: int, count: int) -> np.ndarray:
 
 
 def drawn_walker(walker: Walker, pose_s: float, at_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """The walker in its pose at time pose_s, moved to where it is at at_s: colour (H,W,3) and
+    """The walker in its pose at time pose_s, drawn where it is at at_s: colour (H,W,3) and
     alpha (H,W), float32; drawn on black, every pixel it touches is opaque (its antialiased edge
     too: a ceiling need not be exact to the last grey level)."""
     colour = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
-    draw_walker(colour, walker, pose_s)
-    alpha = colour.max(axis=2) > 0
-    shift = round(walker.x_at(at_s, SIZE[0]) - walker.x_at(pose_s, SIZE[0]))
-    moved_colour = np.zeros(colour.shape, np.float32)
-    moved_alpha = np.zeros(alpha.shape, np.float32)
-    if abs(shift) < SIZE[0]:
-        source = slice(max(0, -shift), SIZE[0] - max(0, shift))
-        target = slice(max(0, shift), SIZE[0] - max(0, -shift))
-        moved_alpha[:, target] = alpha[:, source]
-        moved_colour[:, target] = colour[:, source]
-    return moved_colour, moved_alpha
-
-
-def stride(walker: Walker, t: float) -> float:
-    """How far apart the legs are at time t (0 together, 1 widest): what the pose looks like."""
-    return abs(math.sin(2 * math.pi * walker.step_hz * (t - walker.start_s)))
+    draw_walker(colour, walker, pose_s, x=walker.x_at(at_s, SIZE[0]))
+    return colour.astype(np.float32), (colour.max(axis=2) > 0).astype(np.float32)
 
 
 def posed_people(
-    scene: Scene, hole: int, span: int, k: int, frames: dict[str, np.ndarray], nearest: bool
+    scene: Scene,
+    hole: int,
+    span: int,
+    k: int,
+    frames: tuple[np.ndarray, np.ndarray, np.ndarray],
+    nearest: bool,
 ) -> np.ndarray:
     """Hole frame k with its people drawn at their true places (over the frame without them)
     wherever they or the drawing are, the guess elsewhere: in the end frames' poses dissolved,
-    or (nearest) in the pose of the context frame nearest their stride.
+    or (nearest) in the pose of the context frame nearest their stride (legs and arms look
+    alike, so |swing|).
 
-    frames: that hole frame's "guess", "truth" and "empty" (without people), (H,W,3) uint8.
+    frames: that hole frame's guess (H,W,3) uint8, the frame without people (H,W,3) uint8, and
+    where the people are in the truth (H,W) bool.
     """
+    guess, empty, people = frames
     at_s = (hole + k) / FPS
     t = (k + 1) / (span + 1)
-    colour = np.zeros(frames["truth"].shape, np.float32)
-    alpha = np.zeros(frames["truth"].shape[:2], np.float32)
+    colour = np.zeros(guess.shape, np.float32)
+    alpha = np.zeros(guess.shape[:2], np.float32)
     for walker in scene.walkers_at(at_s):
         if nearest:
             context = [*range(hole - CONTEXT, hole), *range(hole + span, hole + span + CONTEXT)]
@@ -98,7 +91,8 @@ def posed_people(
             ]
             poses = []
             if seen:
-                pose_s = min(seen, key=lambda s: abs(stride(walker, s) - stride(walker, at_s)))
+                stride = abs(walker.swing(at_s))
+                pose_s = min(seen, key=lambda s: abs(abs(walker.swing(s)) - stride))
                 poses = [(pose_s, 1.0)]
         else:
             ends = (((hole - 1) / FPS, 1 - t), ((hole + span) / FPS, t))
@@ -107,11 +101,10 @@ def posed_people(
             drawn_colour, drawn_alpha = drawn_walker(walker, pose_s, at_s)
             colour += weight * drawn_colour * drawn_alpha[..., None]
             alpha += weight * drawn_alpha
-    empty = frames["empty"].astype(np.float32)
+    backdrop = empty.astype(np.float32)
     opacity = np.minimum(alpha, 1.0)[..., None]
-    drawn = empty + opacity * (colour / np.maximum(alpha, 1e-6)[..., None] - empty)
-    people = np.abs(frames["truth"].astype(np.int16) - frames["empty"]).max(axis=2) > 0
-    return np.where((people | (alpha > 0))[..., None], drawn, frames["guess"])
+    drawn = backdrop + opacity * (colour / np.maximum(alpha, 1e-6)[..., None] - backdrop)
+    return np.where((people | (alpha > 0))[..., None], drawn, guess)
 
 
 def ceilings(
@@ -119,18 +112,11 @@ def ceilings(
 ) -> list[float]:
     """The hole's PSNR under each of CEILINGS."""
     empty = without_people(scene, hole, span)
-    people = np.abs(truth.astype(np.int16) - empty).max(axis=3, keepdims=True) > 0
-    scores = [psnr(np.where(people, truth, guess), truth)]
+    people = np.abs(truth.astype(np.int16) - empty).max(axis=3) > 0  # (T,H,W)
+    scores = [psnr(np.where(people[..., None], truth, guess), truth)]
     for nearest in (False, True):
         posed = [
-            posed_people(
-                scene,
-                hole,
-                span,
-                k,
-                {"guess": guess[k], "truth": truth[k], "empty": empty[k]},
-                nearest,
-            )
+            posed_people(scene, hole, span, k, (guess[k], empty[k], people[k]), nearest)
             for k in range(span)
         ]
         scores.append(psnr(np.clip(np.round(posed), 0, 255).astype(np.uint8), truth))

@@ -2,7 +2,7 @@
 
 The first guess carries a person through a hole on the right path but as a cross-dissolve of the
 two poses seen in the end frames, and that is most of its remaining error on the simulated
-cameras (MODEL_CARD.md; `guess_holes.py --walkers`: +0.10 dB from perfect paths, +1.4 from the
+cameras (MODEL_CARD.md; `guess_holes.py --walkers`: +0.21 dB from perfect paths, +1.5 from the
 context pose nearest the stride). This study isolates the pose: tracking is given. Each sample
 is one simulated worker (`gapfill.synth.drawing.draw_walker`, random size, colours and step
 rate) drawn in place on black in 8 context frames before a 16-frame hole and 8 after; the target
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import time
 
 import cv2
@@ -57,19 +56,12 @@ def random_walker(rng: np.random.Generator) -> Walker:
 
 
 def posed(walker: Walker, t: float) -> np.ndarray:
-    """The worker at time t, in place in its own crop: (CROP_H, CROP_W, 3) uint8.
-
-    draw_walker places the body at x = speed·(t - start) - height/2 and swings the limbs with
-    t - start alone; a speed picked for this one frame puts the body in the crop's middle.
-    """
+    """The worker at time t, in place in its own crop: (CROP_H, CROP_W, 3) uint8."""
     h = walker.height_px
     width, height = int(0.62 * h), int(1.04 * h)
-    elapsed = t - walker.start_s
-    steady = dataclasses.replace(
-        walker, speed=(width + h) / 2 / elapsed, direction=1, feet_y=int(1.02 * h)
-    )
     canvas = np.zeros((height, width, 3), np.uint8)
-    draw_walker(canvas, steady, t)
+    facing_right = dataclasses.replace(walker, direction=1, feet_y=int(1.02 * h))
+    draw_walker(canvas, facing_right, t, x=width / 2)
     if walker.direction < 0:
         canvas = canvas[:, ::-1]
     return cv2.resize(canvas, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)
@@ -94,8 +86,8 @@ def make_batch(rng: np.random.Generator, size: int) -> Batch:
         targets.append(posed(walker, (k + 1) / FPS))
         frames.append(k)
 
-        def stride(f: float, w: Walker = walker) -> float:  # legs and arms look alike: |sin|
-            return abs(math.sin(2 * math.pi * w.step_hz * (f / FPS - w.start_s)))
+        def stride(f: float, w: Walker = walker) -> float:  # legs and arms look alike: |swing|
+            return abs(w.swing(f / FPS))
 
         nearest.append(min(range(len(times)), key=lambda i: abs(stride(times[i]) - stride(k + 1))))
     pixels = torch.from_numpy(np.stack(contexts)).float().div(255).permute(0, 1, 4, 2, 3)

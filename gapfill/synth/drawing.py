@@ -54,6 +54,10 @@ class Walker:
         travelled = self.speed * (t - self.start_s) - self.height_px / 2
         return travelled if self.direction > 0 else width - travelled
 
+    def swing(self, t: float) -> float:
+        """The limbs' angle from upright at time t, radians: where the stride is."""
+        return 0.4 * math.sin(2 * math.pi * self.step_hz * (t - self.start_s))
+
 
 # ---- background ---------------------------------------------------------------------------------
 
@@ -265,12 +269,17 @@ def draw_wheel(
     cv2.circle(canvas, centre, max(2, radius // 5), (200, 200, 205), -1, cv2.LINE_AA)
 
 
-def draw_walker(canvas: np.ndarray, walker: Walker, t: float) -> None:
-    """A person in hard hat and vest, legs and arms swinging with the step."""
+def draw_walker(canvas: np.ndarray, walker: Walker, t: float, x: float | None = None) -> None:
+    """A person in hard hat and vest, legs and arms swinging with the step, as at time t.
+
+    x: where the body's centre line is drawn, px; by default where the walker is at time t (a
+    benchmark draws a pose from one time at the place of another).
+    """
     h = walker.height_px
-    x = walker.x_at(t, canvas.shape[1])
+    if x is None:
+        x = walker.x_at(t, canvas.shape[1])
     feet = walker.feet_y
-    swing = 0.4 * math.sin(2 * math.pi * walker.step_hz * (t - walker.start_s))
+    swing = walker.swing(t)
     hip = (x, feet - 0.48 * h)
     shoulder_y = feet - 0.82 * h
     leg = 0.48 * h
