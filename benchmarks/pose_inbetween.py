@@ -55,8 +55,9 @@ def random_walker(rng: np.random.Generator) -> Walker:
     )
 
 
-def posed(walker: Walker, t: float) -> np.ndarray:
-    """The worker at time t, in place in its own crop: (CROP_H, CROP_W, 3) uint8."""
+def posed(walker: Walker, t: float, size: tuple[int, int] = (CROP_W, CROP_H)) -> np.ndarray:
+    """The worker at time t, in place in its own crop of `size` (width, height): (height, width,
+    3) uint8. benchmarks/pose_selection.py draws its clean walkers with it too."""
     h = walker.height_px
     width, height = int(0.62 * h), int(1.04 * h)
     canvas = np.zeros((height, width, 3), np.uint8)
@@ -64,7 +65,7 @@ def posed(walker: Walker, t: float) -> np.ndarray:
     draw_walker(canvas, facing_right, t, x=width / 2)
     if walker.direction < 0:
         canvas = canvas[:, ::-1]
-    return cv2.resize(canvas, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)
+    return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
 
 
 @dataclasses.dataclass

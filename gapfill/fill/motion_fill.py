@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -57,6 +57,7 @@ from gapfill.fill.motion_analysis import (
     shrink,
     steady_layers,
 )
+from gapfill.fill.pose_tracks import Pose, follow
 
 # --- constants, with what chose them -----------------------------------------------------------
 # Analysis runs with the frame's longest side at most this many pixels (a 1280x720 frame at
@@ -262,6 +263,14 @@ class Track:
     v0: np.ndarray | None  # (2,) px/frame, from the last real frames before the hole
     p1: np.ndarray | None  # (2,) where it is in after[0]: p0 + its matched displacement if paired
     v1: np.ndarray | None  # (2,) px/frame, from the first real frames after the hole
+    # A pair's poses in the context frames, each with its full-size sprite and the full-size
+    # point of it that goes on the path (MotionFill.follow_poses); empty until followed, and for
+    # an unpaired object.
+    poses: list[tuple[Pose, Sprite, np.ndarray]] = field(default_factory=list)
+    # (n_missing, len(poses) + 1) or None: how much each pose makes up each hole frame's object,
+    # the last column the end poses' cross-dissolve (a pose model's weights). None: the
+    # cross-dissolve alone, as the fill draws it.
+    pose_weights: np.ndarray | None = None
 
 
 @dataclass
@@ -321,11 +330,19 @@ class MotionFill:
             unsteady = unsteady | (small_owned > OWNED_SHARE)
         starts, start_masks = end_objects(small_before, True, small_plate, layers, unsteady)
         ends, end_masks = end_objects(small_after, False, small_plate, layers, unsteady)
+        # What follow_poses follows paired objects through: the analysis-size context, its plate,
+        # and the pixels other layers own.
+        excluded = unsteady.copy()
+        for layer in layers:
+            excluded |= layer.core
+        self._small = (small_before, small_after, small_plate, excluded)
         self.layers = [
             self._steady_layer(layer, start, end)
             for layer, start, end in zip(layers, start_masks, end_masks, strict=True)
         ]
         pairs = pair_objects(starts, ends, span)
+        self._pairs: list[tuple[Track, Blob, Blob]] = []  # each pair's track and end objects
+        self._poses_followed = False
         end_luma = blurred_luma(np.stack([small_before[-1], small_after[0]])) if pairs else None
         self.tracks = [self._paired_track(starts[i], ends[j], end_luma) for i, j in pairs]
         paired_starts, paired_ends = {i for i, _ in pairs}, {j for _, j in pairs}
@@ -380,7 +397,35 @@ class MotionFill:
             slack = max(VELOCITY_SLACK / self.scale, VELOCITY_SHARE * float(np.hypot(*mean)))
             item.v0 = _trusted(item.v0, mean, slack)
             item.v1 = _trusted(item.v1, mean, slack)
+        self._pairs.append((item, a, b))
         return item
+
+    def follow_poses(self) -> list[Track]:
+        """Each paired object followed through the context frames (gapfill.fill.pose_tracks):
+        fills its Track.poses, the first time only; returns the pairs that have poses.
+
+        This and Track.pose_weights are where a pose model plugs in (benchmarks/pose_selection.py
+        studies one); the fill itself does not call it, so costs nothing for it.
+        """
+        if self._poses_followed:
+            return [item for item, _, _ in self._pairs if item.poses]
+        small_before, small_after, small_plate, excluded = self._small
+        for item, a, b in self._pairs:
+            sides = (
+                (a, small_before[::-1], self.before[::-1], False, 0),
+                (b, small_after, self.after, True, self.n_missing + 1),
+            )
+            for blob, small, full, forward, first in sides:
+                # Anchors go where the path is: the after side's from p1, which the displacement
+                # refined, not from b's centroid.
+                end = item.p1 if forward else item.p0
+                for pose in follow(blob, small, small_plate, excluded, forward, first):
+                    j = abs(pose.frame - first)
+                    sprite = _sprite(full[j], pose.mask, pose.box, self.scale)
+                    anchor = end + (pose.anchor - blob.centre) / self.scale
+                    item.poses.append((pose, sprite, anchor))
+        self._poses_followed = True
+        return [item for item, _, _ in self._pairs if item.poses]
 
     def _background_parts(self) -> None:
         """What the background of a frame far from the real ones is made of (see _render).
@@ -456,8 +501,14 @@ class MotionFill:
         for item in self.tracks:
             if item.start is not None and item.end is not None:
                 at = _hermite(item.p0, item.v0, item.p1, item.v1, span, t)
-                canvas.paste(item.start, at - item.p0, 1 - t)
-                canvas.paste(item.end, at - item.p1, t)
+                dissolve = 1.0 if item.pose_weights is None else item.pose_weights[k, -1]
+                canvas.paste(item.start, at - item.p0, dissolve * (1 - t))
+                canvas.paste(item.end, at - item.p1, dissolve * t)
+                if item.pose_weights is not None:
+                    for (_, sprite, anchor), weight in zip(
+                        item.poses, item.pose_weights[k, :-1], strict=True
+                    ):
+                        canvas.paste(sprite, at - anchor, float(weight))
             elif item.start is not None:
                 canvas.paste(item.start, item.v0 * (k + 1), _fade(k + 1, span))
             else:
@@ -475,6 +526,10 @@ class MotionFill:
             coverage *= 1 - share
         self._cache = {k: (frame, coverage)}  # frames() walks forward: keep only the last one
         return frame, coverage
+
+    def forget_frames(self) -> None:
+        """Drop the last rendered frame: to be called after a track's pose weights change."""
+        self._cache = {}
 
     def coverage(self, k: int) -> np.ndarray:
         """(H,W) float32 in [0,1]: how much of hole frame k comes from a motion layer (an object or
