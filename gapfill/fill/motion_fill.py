@@ -57,7 +57,7 @@ from gapfill.fill.motion_analysis import (
     shrink,
     steady_layers,
 )
-from gapfill.fill.pose_tracks import Pose, follow
+from gapfill.fill.pose_tracks import POSE_CONTEXT, Pose, follow
 
 # --- constants, with what chose them -----------------------------------------------------------
 # Analysis runs with the frame's longest side at most this many pixels (a 1280x720 frame at
@@ -330,12 +330,18 @@ class MotionFill:
             unsteady = unsteady | (small_owned > OWNED_SHARE)
         starts, start_masks = end_objects(small_before, True, small_plate, layers, unsteady)
         ends, end_masks = end_objects(small_after, False, small_plate, layers, unsteady)
-        # What follow_poses follows paired objects through: the analysis-size context, its plate,
-        # and the pixels other layers own.
+        # What follow_poses follows paired objects through: the analysis-size context next to
+        # the hole (only the frames it reads, not the whole context), its plate, and the pixels
+        # other layers own.
         excluded = unsteady.copy()
         for layer in layers:
             excluded |= layer.core
-        self._small = (small_before, small_after, small_plate, excluded)
+        self._small = (
+            small_before[-POSE_CONTEXT:],
+            small_after[:POSE_CONTEXT],
+            small_plate,
+            excluded,
+        )
         self.layers = [
             self._steady_layer(layer, start, end)
             for layer, start, end in zip(layers, start_masks, end_masks, strict=True)
@@ -411,7 +417,7 @@ class MotionFill:
             return [item for item, _, _ in self._pairs if item.poses]
         small_before, small_after, small_plate, excluded = self._small
         for item, a, b in self._pairs:
-            sides = (
+            sides = (  # each side's frames from the hole outwards
                 (a, small_before[::-1], self.before[::-1], False, 0),
                 (b, small_after, self.after, True, self.n_missing + 1),
             )
