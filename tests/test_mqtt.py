@@ -484,10 +484,18 @@ def test_a_daemon_whose_broker_stops_still_repairs_and_counts_what_it_drops(
     with open_catalog(load_settings()) as catalog:
 
         def repaired() -> bool:
+            # Both defects repaired and their jobs closed: a worker marks the defect repaired
+            # in the repair's own commit and its job done just after, so wait for both.
             assert daemon.poll() is None, log_tail(log)
             with catalog.session() as session:
                 states = [d.state for d in session.scalars(select(Defect))]
-            return len(states) >= 2 and all(s == "repaired" for s in states)
+                jobs = [job.state for job in session.scalars(select(RepairJob))]
+            return (
+                len(states) >= 2
+                and all(s == "repaired" for s in states)
+                and bool(jobs)
+                and all(state not in ("queued", "running") for state in jobs)
+            )
 
         wait_until(repaired, 300, "both repairs", lambda: log_tail(log))
         with catalog.session() as session:
