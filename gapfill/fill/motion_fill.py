@@ -57,7 +57,7 @@ from gapfill.fill.motion_analysis import (
     shrink,
     steady_layers,
 )
-from gapfill.fill.pose_tracks import POSE_CONTEXT, Pose, follow
+from gapfill.fill.pose_tracks import POSE_CONTEXT, Pose, context_views, follow
 
 # --- constants, with what chose them -----------------------------------------------------------
 # Analysis runs with the frame's longest side at most this many pixels (a 1280x720 frame at
@@ -331,16 +331,13 @@ class MotionFill:
         starts, start_masks = end_objects(small_before, True, small_plate, layers, unsteady)
         ends, end_masks = end_objects(small_after, False, small_plate, layers, unsteady)
         # What follow_poses follows paired objects through: the analysis-size context next to
-        # the hole (only the frames it reads, not the whole context), its plate, and the pixels
-        # other layers own.
-        excluded = unsteady.copy()
-        for layer in layers:
-            excluded |= layer.core
+        # the hole (copies of only the frames it reads: a slice would keep the whole context
+        # alive), its plate, and the pixels other layers own.
         self._small = (
-            small_before[-POSE_CONTEXT:],
-            small_after[:POSE_CONTEXT],
+            small_before[-POSE_CONTEXT:].copy(),
+            small_after[:POSE_CONTEXT].copy(),
             small_plate,
-            excluded,
+            [unsteady, *(layer.core for layer in layers)],
         )
         self.layers = [
             self._steady_layer(layer, start, end)
@@ -415,17 +412,24 @@ class MotionFill:
         """
         if self._poses_followed:
             return [item for item, _, _ in self._pairs if item.poses]
-        small_before, small_after, small_plate, excluded = self._small
-        for item, a, b in self._pairs:
-            sides = (  # each side's frames from the hole outwards
-                (a, small_before[::-1], self.before[::-1], False, 0),
-                (b, small_after, self.after, True, self.n_missing + 1),
+        small_before, small_after, small_plate, owned = self._small
+        if self._pairs:
+            excluded = np.logical_or.reduce(owned)
+            # Each side's frames from the hole outwards, read once for every pair.
+            views = (
+                context_views(small_before[::-1], small_plate, excluded),
+                context_views(small_after, small_plate, excluded),
             )
-            for blob, small, full, forward, first in sides:
+        for item, a, b in self._pairs:
+            sides = (
+                (a, views[0], self.before[::-1], False, 0),
+                (b, views[1], self.after, True, self.n_missing + 1),
+            )
+            for blob, (luma, moving), full, forward, first in sides:
                 # Anchors go where the path is: the after side's from p1, which the displacement
                 # refined, not from b's centroid.
                 end = item.p1 if forward else item.p0
-                for pose in follow(blob, small, small_plate, excluded, forward, first):
+                for pose in follow(blob, luma, moving, forward, first):
                     j = abs(pose.frame - first)
                     sprite = _sprite(full[j], pose.mask, pose.box, self.scale)
                     anchor = end + (pose.anchor - blob.centre) / self.scale

@@ -56,28 +56,33 @@ class Pose:
     crop: np.ndarray  # (CROP_H, CROP_W) float32 luma in [0,1], zero off the mask
 
 
-def follow(
-    blob: Blob,
-    frames: np.ndarray,
-    plate: np.ndarray,
-    excluded: np.ndarray,
-    forward: bool,
-    first_frame: int,
-) -> list[Pose]:
-    """The poses of `blob` (an end object, at analysis size) through `frames` (uint8 (T,h,w,3),
-    its own end frame first, moving away from the hole): up to POSE_CONTEXT, the end frame's own
-    first. first_frame: the end frame's time (0 before the hole, n+1 after); later poses are one
-    frame further from the hole each. excluded: (h,w) bool, pixels that belong to other layers.
-    forward: the frames run forward in time (after the hole); velocity is per frame forward.
-    """
+def context_views(
+    frames: np.ndarray, plate: np.ndarray, excluded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One side's context frames (uint8 (T,h,w,3), from the hole outwards) as `follow` reads
+    them: luma (T,h,w) float32, and where each differs from the plate outside the pixels other
+    layers own (T,h,w) bool. Made once a side, whatever the number of objects followed."""
     luma = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    moving = np.stack([foreground(frame, plate) & ~excluded for frame in frames])
+    return luma, moving
+
+
+def follow(
+    blob: Blob, luma: np.ndarray, moving: np.ndarray, forward: bool, first_frame: int
+) -> list[Pose]:
+    """The poses of `blob` (an end object, at analysis size) through one side's context
+    (`context_views` of its frames, its own end frame first, moving away from the hole): up to
+    POSE_CONTEXT, the end frame's own first. first_frame: the end frame's time (0 before the
+    hole, n+1 after); later poses are one frame further from the hole each. forward: the frames
+    run forward in time (after the hole); velocity is per frame forward.
+    """
     step = blob.velocity if forward else -blob.velocity
-    height, width = plate.shape[:2]
+    height, width = moving.shape[1:]
     x0, y0, x1, y1 = blob.box
     grow_x, grow_y = BOX_GROW * (x1 - x0), BOX_GROW * (y1 - y0)
     reach = TRACK_REACH * blob.size + TRACK_SLACK
     poses, shift = [], np.zeros(2)
-    for j in range(min(POSE_CONTEXT, len(frames))):
+    for j in range(min(POSE_CONTEXT, len(luma))):
         if j:
             found = match_shift(
                 [luma[0]], [luma[j]], blob.box, tuple(shift + step), (reach, reach), blob.mask
@@ -92,8 +97,7 @@ def follow(
             break
         window = np.zeros((height, width), bool)
         if j:
-            window[wy0:wy1, wx0:wx1] = foreground(frames[j], plate)[wy0:wy1, wx0:wx1]
-            window &= ~excluded
+            window[wy0:wy1, wx0:wx1] = moving[j, wy0:wy1, wx0:wx1]
         else:
             window[y0:y1, x0:x1] = blob.mask
         area = window.sum()
