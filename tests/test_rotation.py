@@ -1,0 +1,100 @@
+"""The rotation layer: a wheel keeps turning through a gap, the mark on its rim included."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from gapfill.fill.first_guess import MotionGuess, motion_guess
+from gapfill.fill.metrics import psnr
+from gapfill.fill.periodic import PeriodicLayer
+from gapfill.fill.rotation import RotationLayer
+
+SPEED = 2 * math.pi / 37.3  # radians a frame: a turn every 37.3 frames, a spoke every 9.325
+HUB = (60, 50)  # x, y
+
+
+def flywheel(frames: int, speed: float = SPEED, seed: int = 0) -> np.ndarray:
+    """A textured wall with a four-spoke flywheel that carries a red mark on its rim."""
+    rng = np.random.default_rng(seed)
+    wall = cv2.GaussianBlur(rng.integers(60, 160, (100, 128, 3), dtype=np.uint8), (0, 0), 1.0)
+    video = np.repeat(wall[None], frames, axis=0)
+    for t in range(frames):
+        angle = speed * t
+        cv2.circle(video[t], HUB, 30, (45, 45, 48), -1, cv2.LINE_AA)
+        cv2.circle(video[t], HUB, 28, (160, 160, 90), 4, cv2.LINE_AA)
+        for spoke in range(4):
+            a = angle + spoke * math.pi / 2
+            tip = (int(HUB[0] + 26 * math.cos(a)), int(HUB[1] + 26 * math.sin(a)))
+            cv2.line(video[t], HUB, tip, (160, 160, 90), 3, cv2.LINE_AA)
+        mark = (int(HUB[0] + 28 * math.cos(angle)), int(HUB[1] + 28 * math.sin(angle)))
+        cv2.circle(video[t], mark, 4, (220, 30, 30), -1, cv2.LINE_AA)
+        cv2.circle(video[t], HUB, 6, (200, 200, 205), -1, cv2.LINE_AA)
+    return video
+
+
+def cut(video: np.ndarray, span: int, context: int = 32):
+    return video[:context], video[context : context + span], video[context + span :]
+
+
+@pytest.mark.parametrize("span", [16, 48])
+def test_a_turning_wheel_is_found_with_its_hub_and_speed(span: int) -> None:
+    before, _, after = cut(flywheel(32 + span + 32), span)
+    layer = RotationLayer(before, after, span, PeriodicLayer(before, after, span))
+    assert len(layer.wheels) == 1
+    wheel = layer.wheels[0]
+    assert np.hypot(wheel.centre[0] - HUB[0], wheel.centre[1] - HUB[1]) < 1.0, wheel.centre
+    # OpenCV turns counter-clockwise on screen for a positive angle; the drawing above turns the
+    # other way as its angle grows.
+    assert abs(-wheel.speed - SPEED) < 0.002 * SPEED, wheel.speed
+
+
+@pytest.mark.parametrize("span", [16, 48])
+def test_the_mark_on_the_rim_comes_round_where_it_should(span: int) -> None:
+    """Copying the frame a few spoke periods away (the periodic layer alone) puts the mark on
+    the rim a quarter or half turn off, except where those periods add up to a turn; turning
+    the end frames puts it where it is. Measured on the ring the mark runs round."""
+    video = flywheel(32 + span + 32)
+    before, truth, after = cut(video, span)
+    rows, cols = np.mgrid[: video.shape[1], : video.shape[2]]
+    distance = np.hypot(cols - HUB[0], rows - HUB[1])
+    ring = (distance >= 23) & (distance <= 31)
+    guess = MotionGuess(before, after, span)
+    turned = psnr(guess.frames(0, span)[0][:, ring][:, None], truth[:, ring][:, None])
+    guess.rotation.wheels = []  # the periodic layer's copies alone
+    copied = psnr(guess.frames(0, span)[0][:, ring][:, None], truth[:, ring][:, None])
+    assert turned > copied + 1.5, (turned, copied)
+
+
+def test_what_blinks_is_not_a_wheel() -> None:
+    """A large lamp repeats in place without turning: no rotation explains it."""
+    rng = np.random.default_rng(1)
+    wall = cv2.GaussianBlur(rng.integers(60, 160, (100, 128, 3), dtype=np.uint8), (0, 0), 1.0)
+    video = np.repeat(wall[None], 80, axis=0)
+    for t in range(80):
+        if (t % 9.0) < 4.5:
+            cv2.circle(video[t], HUB, 20, (255, 240, 120), -1, cv2.LINE_AA)
+    before, _, after = cut(video, 16)
+    periodic = PeriodicLayer(before, after, 16)
+    assert periodic.regions  # the lamp is periodic
+    assert RotationLayer(before, after, 16, periodic).wheels == []
+
+
+def test_one_sided_context_keeps_the_periodic_copy() -> None:
+    """With real frames on one side only nothing checks a speed across the gap: no wheel, and
+    the fill still runs."""
+    before, truth, _ = cut(flywheel(32 + 16), 16)
+    empty = before[:0]
+    assert RotationLayer(before, empty, 16, PeriodicLayer(before, empty, 16)).wheels == []
+    assert motion_guess(before, empty, 16, 10.0).shape == truth.shape
+
+
+def test_median_of_five_is_numpys() -> None:
+    from gapfill.fill.rotation import _median
+
+    rng = np.random.default_rng(2)
+    pictures = [rng.random((6, 7, 3)).astype(np.float32) for _ in range(5)]
+    np.testing.assert_array_equal(_median(pictures), np.median(pictures, axis=0))
