@@ -155,3 +155,20 @@ def test_a_box_riding_a_periodic_belt_is_not_painted_over() -> None:
     x = 3 * (32 + mid) - 80
     box = np.s_[mid : mid + 1, 58:78, x + 2 : x + 22]
     assert psnr(guess[box], truth[box]) > 30, psnr(guess[box], truth[box])
+
+
+def test_frames_are_the_same_however_they_are_asked_for() -> None:
+    """The periodic layer and the wheels are painted in place on freshly drawn frames: asking
+    again, one frame at a time, or after a coverage query gives the same pixels (a cached frame
+    painted twice would not)."""
+    video = machine(32 + 16 + 32)
+    before, _, after = cut(video, 32, 16)
+    guess = MotionGuess(before, after, 16)
+    assert guess.periodic.regions
+    whole = guess.frames(0, 16)[0]
+    np.testing.assert_array_equal(guess.frames(0, 16)[0], whole)
+    for k in (0, 7, 15):
+        for _ in range(2):
+            np.testing.assert_array_equal(guess.frames(k, 1)[0][0], whole[k])
+        guess.base.coverage(k)
+        np.testing.assert_array_equal(guess.frames(k, 1)[0][0], whole[k])
