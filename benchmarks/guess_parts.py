@@ -18,16 +18,14 @@ import argparse
 
 import cv2
 import numpy as np
-from guess_holes import without_people  # benchmarks/ is on the path of its scripts
+
+# benchmarks/ is on the path of its scripts; the same cameras, context and seed lists as there
+from guess_holes import CONTEXT, FPS, POSITIONS, SIZE, parse_seeds, without_people
 
 from gapfill.fill.first_guess import motion_guess
 from gapfill.fill.metrics import luma, psnr
 from gapfill.synth.scene import Scene
 
-CONTEXT = 32
-POSITIONS = 4
-SIZE = (640, 360)
-FPS = 10.0
 PARTS = ("walkers", "flywheel", "lamps", "belt and boxes", "rest")
 
 
@@ -43,14 +41,6 @@ def still_parts(scene: Scene) -> dict[str, np.ndarray]:
     tallest = max((box.sprite.shape[0] + box.lift for box in scene._boxes), default=0)
     belt[min(scene.belt_bottom - tallest, scene.belt_top) : scene.belt_bottom] = True
     return {"flywheel": wheel.astype(bool), "lamps": lamps.astype(bool), "belt and boxes": belt}
-
-
-def parse_seeds(text: str) -> list[int]:
-    seeds: list[int] = []
-    for item in text.split(","):
-        low, _, high = item.partition("-")
-        seeds += list(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def main(argv: list[str] | None = None) -> None:
