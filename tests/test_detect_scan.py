@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -230,10 +231,9 @@ def _die_on_marked_files(path: str, settings: Any) -> Any:
     return analyse_file(path, settings)
 
 
-def test_scan_survives_a_crashing_decoder(
-    catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Runs on both catalog backends; the workers are forked, so they see the stand-in."""
+def test_scan_survives_a_crashing_decoder(catalog: Any, tmp_path: Path) -> None:
+    """Runs on both catalog backends. The stand-in runs in the worker processes (it is pickled by
+    name: they import this module)."""
     from gapfill.catalog.models import Recording
     from gapfill.config import Settings
     from gapfill.detect import scan as scan_module
@@ -242,9 +242,10 @@ def test_scan_survives_a_crashing_decoder(
     root = tmp_path / "recordings"
     paths = build_tree(root, "cam", [None] * 6)  # 06:59:36 .. 07:00:06
     ingest(catalog, root, "frigate")
-    monkeypatch.setattr(scan_module, "analyse_file", _die_on_marked_files)
     settings = Settings(database_url=catalog.url)
-    report = scan_module.scan(catalog, settings, workers=2, progress=False)
+    report = scan_module.scan(
+        catalog, settings, workers=2, progress=False, analyse=_die_on_marked_files
+    )
     assert report.scanned == 6
     with catalog.session() as session:
         status = {r.path: (r.status, r.status_reason) for r in session.query(Recording)}
@@ -254,6 +255,60 @@ def test_scan_survives_a_crashing_decoder(
     assert "internal error while decoding: RuntimeError: boom" in status[str(paths[5])][1]
     assert status[str(paths[0])] == ("ok", None)
     # Re-scan with the real decoder: everything readable, nothing duplicated.
-    monkeypatch.undo()
     again = scan_module.scan(catalog, settings, rescan=True, workers=2, progress=False)
     assert again.ok == 6
+
+
+# Held by a thread of the scanning process while it scans (as its scheduler, metrics server or
+# progress bar hold their locks now and then).
+_BUSY = threading.Lock()
+
+
+def _needs_the_lock(path: str, settings: Any) -> Any:
+    """Stand-in for the decoder that takes _BUSY first: a worker forked from the scanning process
+    would find it held for ever (the holding thread is not copied), and give up after 10 s."""
+    from gapfill.detect.recording import analyse_file
+
+    if not _BUSY.acquire(timeout=10):
+        raise RuntimeError("a lock held in the scanning process is held here for ever")
+    _BUSY.release()
+    return analyse_file(path, settings)
+
+
+def test_decoder_processes_do_not_inherit_the_scanning_process_s_locks(
+    catalog: Any, tmp_path: Path
+) -> None:
+    """The nightly scan runs in a process with threads; a worker copied from it mid-lock (a fork)
+    waits for ever, and so does the scan. Workers start from a clean process instead."""
+    from gapfill.catalog.models import Recording
+    from gapfill.config import Settings
+    from gapfill.detect import scan as scan_module
+    from gapfill.ingest import ingest
+
+    root = tmp_path / "recordings"
+    build_tree(root, "cam", [None] * 3)
+    ingest(catalog, root, "frigate")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _BUSY:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        held.wait(10)
+        report = scan_module.scan(
+            catalog,
+            Settings(database_url=catalog.url),
+            workers=2,
+            progress=False,
+            analyse=_needs_the_lock,
+        )
+    finally:
+        release.set()
+        holder.join()
+    with catalog.session() as session:
+        reasons = [r.status_reason for r in session.query(Recording)]
+    assert report.ok == 3, reasons

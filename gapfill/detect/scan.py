@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -47,6 +47,10 @@ from gapfill.errors import UserError
 from gapfill.media.decode import DecodeResult
 
 log = logging.getLogger(__name__)
+
+# What decodes and measures one file: analyse_file, or a stand-in (tests crash a worker with one).
+# It runs in the worker processes, so it must be a module-level function (pickled by name).
+Analyse = Callable[[str, DetectionSettings], FileAnalysis]
 
 
 @dataclass
@@ -130,6 +134,7 @@ def scan(
     rescan: bool = False,
     workers: int = 2,
     progress: bool = True,
+    analyse: Analyse = analyse_file,
 ) -> ScanReport:
     """Scan unscanned recordings (all of them with `rescan`) and write their defects."""
     began = time.perf_counter()
@@ -150,7 +155,7 @@ def scan(
         ]
 
     with progress_bar("scan", total=len(jobs), enabled=progress) as bar:
-        for job, analysis in _analyse_all(jobs, states, workers):
+        for job, analysis in _analyse_all(jobs, states, workers, analyse):
             state = states[job.camera_id]
             findings = find_defects(analysis, state.settings, state.interval, state.noise_floor)
             _learn(state, job, findings)
@@ -181,7 +186,7 @@ def _select_cameras(session: Session, name: str | None) -> list[Camera]:
 
 
 def _analyse_all(
-    jobs: list[_Job], states: dict[int, _CameraState], workers: int
+    jobs: list[_Job], states: dict[int, _CameraState], workers: int, analyse: Analyse
 ) -> Iterator[tuple[_Job, FileAnalysis]]:
     """Decode every job's file, in worker processes when there is more than one file.
 
@@ -190,29 +195,25 @@ def _analyse_all(
     crashes again is reported unreadable."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            yield job, _analyse_safely(job, states)
+            yield job, _analyse_safely(analyse, job, states)
         return
     undone: list[_Job] = []
-    for job, analysis in _pool_map(jobs, states, workers):
+    for job, analysis in _pool_map(jobs, states, workers, analyse):
         if analysis is None:
             undone.append(job)
         else:
             yield job, analysis
     for job in undone:
-        [(_, analysis)] = _pool_map([job], states, 1)
+        [(_, analysis)] = _pool_map([job], states, 1, analyse)
         yield job, analysis or _crashed(job, "decoder process died on this file")
 
 
 def _pool_map(
-    jobs: list[_Job], states: dict[int, _CameraState], workers: int
+    jobs: list[_Job], states: dict[int, _CameraState], workers: int, analyse: Analyse
 ) -> Iterator[tuple[_Job, FileAnalysis | None]]:
     """(job, analysis) as they finish; analysis None when the pool broke before the job ended."""
-    # fork: workers start in milliseconds and inherit the imported modules; they touch no
-    # database connection (all writes are here).
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_analyse_safely, job, states): job for job in jobs}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+        futures = {pool.submit(_analyse_safely, analyse, job, states): job for job in jobs}
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result()
@@ -220,9 +221,25 @@ def _pool_map(
                 yield futures[future], None
 
 
-def _analyse_safely(job: _Job, states: dict[int, _CameraState]) -> FileAnalysis:
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Where decoder processes come from: a fork server, not a fork of this process.
+
+    The scanning process has threads by then (the daemon's scheduler and metrics server, the
+    progress bar's refresh, OpenCV's and PyTorch's pools), and a fork copies the locks they hold
+    without the threads that would release them: a child that touches one (OpenCV's pool, stdout
+    at exit) waits for ever, and so does the pool's shutdown here. The fork server is a fresh,
+    single-threaded process that has imported this module once; workers fork from it in
+    milliseconds. Where there is no fork server (not Linux), spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _analyse_safely(analyse: Analyse, job: _Job, states: dict[int, _CameraState]) -> FileAnalysis:
     try:
-        return analyse_file(job.path, states[job.camera_id].settings)
+        return analyse(job.path, states[job.camera_id].settings)
     except Exception as exc:  # a bug, not bad media (analyse_file reports that itself)
         log.exception("analysing %s failed", job.path)
         return _crashed(job, f"internal error while decoding: {type(exc).__name__}: {exc}")
