@@ -66,6 +66,16 @@ class DetectionSettings(BaseModel):
     analysis_short_side: int = Field(
         144, description="Decoded frames are analysed at this short side (cheaper, same verdict)."
     )
+    # A decoder that neither finishes nor crashes (a deadlock inside FFmpeg on hostile bytes)
+    # would hold its scan for ever. 900 s is six times what a 10-minute 1080p segment should
+    # take: benchmarks/results/scan.txt decodes 10 s of 640x360 in 0.27 s a process, and 1080p
+    # has 9 times the pixels (about 150 s).
+    decode_timeout_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="A scan's decoder process still on one file after this long is stopped and "
+        "the file reported unreadable (the scan goes on).",
+    )
 
 
 class Settings(BaseSettings):

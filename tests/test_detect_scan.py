@@ -219,43 +219,55 @@ def test_bad_options_are_user_errors(tree: Path, args: tuple[str, ...], message:
 
 def _die_on_marked_files(path: str, settings: Any) -> Any:
     """Stand-in for the decoder that kills its process on one file (as a crash inside FFmpeg
-    would) and raises on another (as a bug would); real decoding for the rest."""
+    would), hangs on another (as a deadlock inside FFmpeg would) and raises on a third (as a bug
+    would); real decoding for the rest."""
     import os
+    import time
 
     from gapfill.detect.recording import analyse_file
 
     if path.endswith("00.00.mp4"):
         os._exit(1)
+    if path.endswith("59.54.mp4"):
+        time.sleep(3600)
     if path.endswith("00.06.mp4"):
         raise RuntimeError("boom")
     return analyse_file(path, settings)
 
 
-def test_scan_survives_a_crashing_decoder(catalog: Any, tmp_path: Path) -> None:
-    """Runs on both catalog backends. The stand-in runs in the worker processes (it is pickled by
-    name: they import this module)."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scan_survives_a_crashing_or_hanging_decoder(
+    catalog: Any, tmp_path: Path, workers: int
+) -> None:
+    """Runs on both catalog backends, with one decoding process and with two. The stand-in runs
+    in the worker processes (it is pickled by name: they import this module)."""
     from gapfill.catalog.models import Recording
-    from gapfill.config import Settings
+    from gapfill.config import DetectionSettings, Settings
     from gapfill.detect import scan as scan_module
     from gapfill.ingest import ingest
 
     root = tmp_path / "recordings"
     paths = build_tree(root, "cam", [None] * 6)  # 06:59:36 .. 07:00:06
     ingest(catalog, root, "frigate")
-    settings = Settings(database_url=catalog.url)
+    settings = Settings(
+        database_url=catalog.url, detect=DetectionSettings(decode_timeout_seconds=3)
+    )
     report = scan_module.scan(
-        catalog, settings, workers=2, progress=False, analyse=_die_on_marked_files
+        catalog, settings, workers=workers, progress=False, analyse=_die_on_marked_files
     )
     assert report.scanned == 6
     with catalog.session() as session:
         status = {r.path: (r.status, r.status_reason) for r in session.query(Recording)}
-    assert status[str(paths[4])][0] == "unreadable"  # 07:00:00
-    assert "decoder process died" in status[str(paths[4])][1]
+    for hung_or_dead in (paths[3], paths[4]):  # 06:59:54, 07:00:00
+        assert status[str(hung_or_dead)] == (
+            "unreadable",
+            "decoder process died on this file (crashed, or ran past 3 s)",
+        )
     assert status[str(paths[5])][0] == "unreadable"  # 07:00:06
     assert "internal error while decoding: RuntimeError: boom" in status[str(paths[5])][1]
     assert status[str(paths[0])] == ("ok", None)
     # Re-scan with the real decoder: everything readable, nothing duplicated.
-    again = scan_module.scan(catalog, settings, rescan=True, workers=2, progress=False)
+    again = scan_module.scan(catalog, settings, rescan=True, workers=workers, progress=False)
     assert again.ok == 6
 
 

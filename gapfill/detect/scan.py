@@ -12,6 +12,7 @@ finding with the same (camera, kind, start) is not written twice.
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import logging
 import multiprocessing
 import time
@@ -188,24 +189,23 @@ def _select_cameras(session: Session, name: str | None) -> list[Camera]:
 def _analyse_all(
     jobs: list[_Job], states: dict[int, _CameraState], workers: int, analyse: Analyse
 ) -> Iterator[tuple[_Job, FileAnalysis]]:
-    """Decode every job's file, in worker processes when there is more than one file.
-
-    A file that crashes its decoder process (FFmpeg itself failing on hostile bytes) must not stop
-    the scan: the files the broken pool left undone are retried one process each, and the one that
-    crashes again is reported unreadable."""
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield job, _analyse_safely(analyse, job, states)
+    """Decode every job's file in worker processes, never in the scanning process: the daemon
+    scans there, and a file that crashes or hangs its decoder (FFmpeg itself failing on hostile
+    bytes) must cost that file, not the daemon or the scan. The files a broken pool left undone
+    are retried one process each, and the one that breaks it again is reported unreadable."""
+    if not jobs:
         return
     undone: list[_Job] = []
-    for job, analysis in _pool_map(jobs, states, workers, analyse):
+    for job, analysis in _pool_map(jobs, states, max(1, min(workers, len(jobs))), analyse):
         if analysis is None:
             undone.append(job)
         else:
             yield job, analysis
     for job in undone:
         [(_, analysis)] = _pool_map([job], states, 1, analyse)
-        yield job, analysis or _crashed(job, "decoder process died on this file")
+        timeout = states[job.camera_id].settings.decode_timeout_seconds
+        reason = f"decoder process died on this file (crashed, or ran past {timeout:g} s)"
+        yield job, analysis or _crashed(job, reason)
 
 
 def _pool_map(
@@ -238,11 +238,19 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 def _analyse_safely(analyse: Analyse, job: _Job, states: dict[int, _CameraState]) -> FileAnalysis:
+    """In a worker process: analyse(job's file), a bug reported as the file's own failure. Past
+    the camera's decode_timeout_seconds the process prints every thread's stack and exits, from a
+    C thread that needs no GIL, so even a decoder stuck inside FFmpeg ends; the pool breaks and
+    the file is retried alone."""
+    settings = states[job.camera_id].settings
+    faulthandler.dump_traceback_later(settings.decode_timeout_seconds, exit=True)
     try:
-        return analyse(job.path, states[job.camera_id].settings)
+        return analyse(job.path, settings)
     except Exception as exc:  # a bug, not bad media (analyse_file reports that itself)
         log.exception("analysing %s failed", job.path)
         return _crashed(job, f"internal error while decoding: {type(exc).__name__}: {exc}")
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def _crashed(job: _Job, reason: str) -> FileAnalysis:
