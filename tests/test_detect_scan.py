@@ -217,7 +217,7 @@ def test_bad_options_are_user_errors(tree: Path, args: tuple[str, ...], message:
     assert message in str(result.exception)
 
 
-def _die_on_marked_files(path: str, settings: Any) -> Any:
+def _break_on_marked_files(path: str, settings: Any) -> Any:
     """Stand-in for the decoder that kills its process on one file (as a crash inside FFmpeg
     would), hangs on another (as a deadlock inside FFmpeg would) and raises on a third (as a bug
     would); real decoding for the rest."""
@@ -253,7 +253,7 @@ def test_scan_survives_a_crashing_or_hanging_decoder(
         database_url=catalog.url, detect=DetectionSettings(decode_timeout_seconds=3)
     )
     report = scan_module.scan(
-        catalog, settings, workers=workers, progress=False, analyse=_die_on_marked_files
+        catalog, settings, workers=workers, progress=False, analyse=_break_on_marked_files
     )
     assert report.scanned == 6
     with catalog.session() as session:
@@ -310,7 +310,7 @@ def test_decoder_processes_do_not_inherit_the_scanning_process_s_locks(
     holder = threading.Thread(target=hold)
     holder.start()
     try:
-        held.wait(10)
+        assert held.wait(10)
         report = scan_module.scan(
             catalog,
             Settings(database_url=catalog.url),

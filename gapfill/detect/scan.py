@@ -226,10 +226,10 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
     The scanning process has threads by then (the daemon's scheduler and metrics server, the
     progress bar's refresh, OpenCV's and PyTorch's pools), and a fork copies the locks they hold
-    without the threads that would release them: a child that touches one (OpenCV's pool, stdout
-    at exit) waits for ever, and so does the pool's shutdown here. The fork server is a fresh,
-    single-threaded process that has imported this module once; workers fork from it in
-    milliseconds. Where there is no fork server (not Linux), spawn."""
+    without the threads that would release them: a child that takes one waits for ever, and so
+    does the pool's shutdown here (tests/test_detect_scan.py holds one on purpose). The fork
+    server is a fresh, single-threaded process that has imported this module once; workers fork
+    from it in milliseconds. Where there is no fork server (not Linux), spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
