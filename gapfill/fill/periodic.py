@@ -102,8 +102,11 @@ class PeriodicLayer:
         # The longer side shows more cycles: its lag profile finds the regions.
         longest = y_before if len(y_before) >= len(y_after) else y_after
         profile, floor = _lag_profile(longest)
-        labels, count = _periodic_regions(profile, floor)
-        first_returns = _first_returns(profile, floor)
+        excess = profile - floor
+        rise = excess.max(axis=0)
+        returns = _returns(excess, rise)
+        labels, count = _periodic_regions(rise, returns)
+        first_returns = _first_returns(returns)
         plate_error = self._plate_error(y_before, y_after)
         grow = np.ones((3, 3), np.uint8)  # one pixel round a region: its anti-aliased rim
         for label in range(1, count + 1):
@@ -315,11 +318,10 @@ def _returns(excess: np.ndarray, rise: np.ndarray) -> np.ndarray:
     return risen & (excess <= PERIODIC_RATIO * rise)
 
 
-def _periodic_regions(profile: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
-    """Label image of the pixels that move and come back (connected components), and count."""
-    excess = profile - floor
-    rise = excess.max(axis=0)
-    periodic = (rise >= MOVING_EXCESS) & _returns(excess, rise).any(axis=0)
+def _periodic_regions(rise: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label image of the pixels that move (rise: each pixel's largest excess over the floor)
+    and come back (returns, from _returns), as connected components; and their count."""
+    periodic = (rise >= MOVING_EXCESS) & returns.any(axis=0)
     periodic = cv2.morphologyEx(
         periodic.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)
     )
@@ -333,11 +335,10 @@ def _periodic_regions(profile: np.ndarray, floor: float) -> tuple[np.ndarray, in
     return kept, next_label
 
 
-def _first_returns(profile: np.ndarray, floor: float) -> np.ndarray:
-    """(h, w) int: each pixel's own first return lag (its period, to a whole frame); 0 where it
-    never returns."""
-    excess = profile - floor
-    returns = _returns(excess, excess.max(axis=0))[MIN_PERIOD - 1 :]
+def _first_returns(returns: np.ndarray) -> np.ndarray:
+    """(h, w) int: each pixel's own first return lag (its period, to a whole frame), from
+    _returns' (L, h, w) answer; 0 where it never returns."""
+    returns = returns[MIN_PERIOD - 1 :]
     return np.where(returns.any(axis=0), returns.argmax(axis=0) + MIN_PERIOD, 0)
 
 

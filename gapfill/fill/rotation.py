@@ -255,14 +255,14 @@ def _inside(box: tuple[int, int, int, int], point: tuple[float, float]) -> bool:
     return box[0] <= point[0] < box[1] and box[2] <= point[1] < box[3]
 
 
-def _error(pairs: list, hub: np.ndarray, speed: float, inside: np.ndarray) -> float:
-    """Mean absolute error over `inside` of predicting each pair's second frame by turning its
-    first by `speed` times its number of frames about `hub`. pairs: (first, frames, second), or
-    (first, second) for consecutive frames."""
+def _error(
+    pairs: list[tuple[np.ndarray, np.ndarray]], hub: np.ndarray, speed: float, inside: np.ndarray
+) -> float:
+    """Mean absolute error over `inside` of predicting the second frame of each pair of
+    consecutive frames by turning the first by `speed` about `hub`."""
     total = 0.0
-    for pair in pairs:
-        first, frames, second = pair if len(pair) == 3 else (pair[0], 1, pair[1])
-        total += float(np.abs(_turn(first, hub, speed * frames) - second)[inside].mean())
+    for first, second in pairs:
+        total += float(np.abs(_turn(first, hub, speed) - second)[inside].mean())
     return total / len(pairs)
 
 
