@@ -71,6 +71,27 @@ def test_an_object_at_constant_speed_lands_where_it_really_is(n: int) -> None:
     assert abs(rows.mean() - 46.5) < 1.0
 
 
+@pytest.mark.parametrize("k", [0, 1, 14, 15])
+def test_a_fast_object_leaves_no_ghost_next_to_the_edges(k: int) -> None:
+    """Next to a real frame the flow guess is blended in, but flow between end frames 17 frames
+    apart does not follow a block that moves 68 px: it would fade the block in place. Where the
+    block stood in an end frame and has left, the fill is the background."""
+    n, speed = 16, 4.0
+    video, xs = crossing_object(2 * CONTEXT + n, speed)
+    before, _, after = cut(video, n)
+    # It travels 68 px: beyond FLOW_REACH (analysis at full size here) and its own size
+    assert speed * (n + 1) > motion_fill.FLOW_REACH
+    fill = MotionFill(before, after, n).frames(0, n)[0]
+    now = xs[CONTEXT + k]
+    for stood in (xs[CONTEXT - 1], xs[CONTEXT + n]):  # in before[-1] and in after[0]
+        # Columns the block has left, beyond the soft edge of where it is now
+        vacated = [x for x in range(stood, stood + 14) if not now - 4 <= x < now + 18]
+        if not vacated:
+            continue
+        seen = fill[k, 40:54][:, vacated].astype(int)
+        assert np.abs(seen - background()[40:54][:, vacated].astype(int)).max() < 12
+
+
 def test_a_belt_keeps_moving_at_its_speed() -> None:
     n = 20
     video = belt(2 * CONTEXT + n)

@@ -61,6 +61,9 @@ WORSE_THAN_PLATE = 4.0
 # A hole frame's wheel is the median of the MEDIAN_FRAMES real frames nearest its angle (a whole
 # number of turns aside), each turned by the rest.
 MEDIAN_FRAMES = 5
+# A real frame whose wheel, turned from a neighbour's, is off by over this many times the median
+# such error has something in front of it (_clean_frames).
+OCCLUDED_ERROR = 2.0
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Wheel:
     speed: float  # radians per frame, positive counter-clockwise on screen (OpenCV's sense)
     box: tuple[int, int, int, int]  # y0, y1, x0, x1 at source size
     weight: np.ndarray  # (y1-y0, x1-x0, 1) float32 in [0, 1]
+    clean: np.ndarray  # (len(before)+len(after),) bool: nothing in front of it in that real frame
 
 
 class RotationLayer:
@@ -166,10 +170,22 @@ class RotationLayer:
             return None  # not a turning wheel: a lamp, a press, a belt seen end-on
 
         # Across the gap: the speed that carries before[-1] onto the frames after the gap and
-        # after[0] back onto those before it. Checks: (source, frames turned, the real frame).
+        # after[0] back onto those before it. Checks: (source, frames turned, the real frame),
+        # on the frames with nothing in front of the wheel: a person walking past it would mark
+        # the disc as hidden where they passed, and the wheel would not be painted there.
+        clean = self._clean_frames(small, hub, speed, inside)
+        first_after = len(self.before)
         span = self.n_missing + 1
-        checks = [(before[-1], span + j, after[j]) for j in range(len(after))]
-        checks += [(after[0], -(span + j), before[-1 - j]) for j in range(len(before))]
+        checks = [
+            (before[-1], span + j, after[j]) for j in range(len(after)) if clean[first_after + j]
+        ]
+        checks += [
+            (after[0], -(span + j), before[-1 - j])
+            for j in range(len(before))
+            if clean[first_after - 1 - j]
+        ]
+        if not checks:
+            return None  # every frame next to the gap has something in front of the wheel
         found = None
         for candidate in speed * (1 + np.linspace(-SPEED_SPAN, SPEED_SPAN, SPEED_STEPS)):
             errors = np.mean(
@@ -196,7 +212,34 @@ class RotationLayer:
         paint = np.clip(1 - loss / WORSE_THAN_PLATE, 0, 1) * disc
         full = cv2.resize(paint.astype(np.float32), (x1 - x0, y1 - y0))
         hub_full = (x0 + (hub[0] + 0.5) / scale - 0.5, y0 + (hub[1] + 0.5) / scale - 0.5)
-        return Wheel(hub_full, speed, box, full[..., None])
+        return Wheel(hub_full, speed, box, full[..., None], clean)
+
+    def _clean_frames(self, small, hub: np.ndarray, speed: float, inside: np.ndarray) -> np.ndarray:
+        """(len(before)+len(after),) bool: the real frames in which nothing stands in front of
+        the wheel.
+
+        A frame is occluded when the wheel turned from its neighbour does not explain it: its
+        error against each neighbour on its side of the gap (one at a side's end) is over
+        OCCLUDED_ERROR times the median of all such errors. A person walking past the wheel
+        moves, but not round the hub."""
+        flags = []
+        for frames in (self.before, self.after):
+            crops = small(frames)
+            errors = [
+                float(np.abs(_turn(crops[i], hub, speed) - crops[i + 1])[inside].mean())
+                for i in range(len(crops) - 1)
+            ]
+            flags.append((crops, errors))
+        every = [e for _, errors in flags for e in errors]
+        if not every:
+            return np.ones(len(self.before) + len(self.after), bool)
+        limit = OCCLUDED_ERROR * float(np.median(every))
+        clean = []
+        for crops, errors in flags:
+            for i in range(len(crops)):
+                touching = errors[max(i - 1, 0) : i + 1]  # the pairs (i-1, i) and (i, i+1)
+                clean.append(not touching or min(touching) <= limit)
+        return np.array(clean, bool)
 
     # --- rendering -------------------------------------------------------------------------
     def paint(self, k: int, canvas: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
@@ -216,7 +259,13 @@ class RotationLayer:
             # frame through the hole, and their median drops what passes in front of the wheel.
             left = wheel.speed * (time - times)
             left = (left + math.pi) % (2 * math.pi) - math.pi
-            nearest = np.argsort(np.abs(left))[:MEDIAN_FRAMES]
+            # Frames with something in front of the wheel are passed over while there are
+            # enough others: five frames a turn apart may all show the same person standing
+            # there (held-out seed 2000000: a vest painted on the wheel for six frames).
+            candidates = np.flatnonzero(wheel.clean)
+            if len(candidates) < MEDIAN_FRAMES:
+                candidates = np.arange(len(times))
+            nearest = candidates[np.argsort(np.abs(left[candidates]))[:MEDIAN_FRAMES]]
             turned = _median(
                 [_turn(self._crop(int(i), wheel.box), hub, float(left[i])) for i in nearest]
             )
@@ -232,6 +281,13 @@ class RotationLayer:
             else (self.after, index - len(self.before))
         )
         return frames[i, y0:y1, x0:x1].astype(np.float32)
+
+    def coverage(self, out: np.ndarray) -> None:
+        """Raise `out` ((H, W) float32, the frame's size) to how much of each pixel the wheels
+        paint, in place."""
+        for wheel in self.wheels:
+            y0, y1, x0, x1 = wheel.box
+            np.maximum(out[y0:y1, x0:x1], wheel.weight[..., 0], out=out[y0:y1, x0:x1])
 
     def extent(self) -> tuple[int, int, int, int]:
         """(y0, y1, x0, x1): the box round every wheel."""
