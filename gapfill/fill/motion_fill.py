@@ -454,7 +454,8 @@ class MotionFill:
         lower the plate's support: it has moved on.
         """
         support = self.guess.support.copy()  # (H,W,1)
-        # (H,W) float32: where a tracked object stood in an end frame (its sprites' alpha there)
+        # (H,W) float32: where a pair that travels farther than flow follows stood in an end
+        # frame (its sprites' alpha there); None when no pair does
         stood = np.zeros(support.shape[:2], np.float32)
         for item in self.tracks:
             for sprite in (item.start, item.end):
@@ -470,7 +471,7 @@ class MotionFill:
                     )
                     if self._beyond_flow(item):
                         np.maximum(window, alpha, out=window)
-        self._stood = stood
+        self._stood = stood if stood.any() else None
         before, after = self.before, self.after
         first = before[-1] if len(before) else after[0]
         last = after[0] if len(after) else before[-1]
@@ -479,6 +480,11 @@ class MotionFill:
         self._last_part = (1 - support) * last.astype(np.float32)
 
     # --- rendering -----------------------------------------------------------------------------
+    def _background(self, t: float) -> np.ndarray:
+        """(H,W,3) float32: the background a fraction t of the way through the hole, where no
+        real frame is near (see _background_parts)."""
+        return self._plate_part + (1 - t) * self._first_part + t * self._last_part
+
     def _distance(self, k: int) -> float:
         """Frames from hole frame k to the nearest real frame (1 next to one)."""
         near = []
@@ -507,19 +513,16 @@ class MotionFill:
         # plate where supported, the crossfade of the neighbours elsewhere.
         distance = self._distance(k)
         guess = None
-        far = None  # the background far from real frames, where nothing tracked stands
-        if distance > GUESS_FRAMES or self.tracks:
-            far = self._plate_part + (1 - t) * self._first_part + t * self._last_part
         if distance <= GUESS_FRAMES or not self.fixed_camera:
             guess = self.guess.frames(k, 1)[0][0].astype(np.float32)
             frame = guess.copy()
-            if far is not None:
-                # Where a tracked object stood in an end frame the flow guess shows it fading in
-                # place: the flow between end frames a whole hole apart does not follow it. The
+            if self._stood is not None:
+                # Where a far-travelling pair stood in an end frame the flow guess shows it fading
+                # in place: flow between end frames a whole hole apart does not follow it. The
                 # object is drawn on its path below; behind it is the background.
-                frame += self._stood[..., None] * (far - frame)
+                frame += self._stood[..., None] * (self._background(t) - frame)
         else:
-            frame = far
+            frame = self._background(t)
         height, width = frame.shape[:2]
         coverage = np.zeros((height, width), np.float32)
 
@@ -572,7 +575,9 @@ class MotionFill:
             # its contrast in the first hole frame, 60 % in the second). Over the object itself
             # the flow guess stays: on real footage the paths are not that sure (vtest.avi,
             # 16-frame holes: 24.34 dB with the flow guess kept off the object too, 24.52 not).
-            share = edge * (1 - steady) * (1 - self._stood * (1 - objects))
+            share = edge * (1 - steady)
+            if self._stood is not None:
+                share *= 1 - self._stood * (1 - objects)
             frame += share[..., None] * (guess - frame)
             coverage *= 1 - share
             steady *= 1 - share

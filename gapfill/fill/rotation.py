@@ -28,6 +28,7 @@ the whole hole, and the median drops a person passing in front of the wheel in o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -214,14 +215,21 @@ class RotationLayer:
         hub_full = (x0 + (hub[0] + 0.5) / scale - 0.5, y0 + (hub[1] + 0.5) / scale - 0.5)
         return Wheel(hub_full, speed, box, full[..., None], clean)
 
-    def _clean_frames(self, small, hub: np.ndarray, speed: float, inside: np.ndarray) -> np.ndarray:
+    def _clean_frames(
+        self,
+        small: Callable[[np.ndarray], np.ndarray],
+        hub: np.ndarray,
+        speed: float,
+        inside: np.ndarray,
+    ) -> np.ndarray:
         """(len(before)+len(after),) bool: the real frames in which nothing stands in front of
         the wheel.
 
         A frame is occluded when the wheel turned from its neighbour does not explain it: its
         error against each neighbour on its side of the gap (one at a side's end) is over
         OCCLUDED_ERROR times the median of all such errors. A person walking past the wheel
-        moves, but not round the hub."""
+        moves, but not round the hub. small(frames): the analysis-size luma crops of the wheel's
+        box."""
         flags = []
         for frames in (self.before, self.after):
             crops = small(frames)
