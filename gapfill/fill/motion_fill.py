@@ -458,19 +458,17 @@ class MotionFill:
         # frame (its sprites' alpha there); None when no pair does
         stood = np.zeros(support.shape[:2], np.float32)
         for item in self.tracks:
+            beyond_flow = self._beyond_flow(item)
             for sprite in (item.start, item.end):
                 if sprite is not None:
                     x0, y0 = sprite.origin.astype(int)
                     h, w = sprite.rgba.shape[:2]
-                    window = stood[y0 : y0 + h, x0 : x0 + w]
+                    place = (slice(y0, y0 + h), slice(x0, x0 + w))
+                    window = support[place][..., 0]
                     alpha = sprite.rgba[: window.shape[0], : window.shape[1], 3]
-                    np.maximum(
-                        support[y0 : y0 + h, x0 : x0 + w, 0],
-                        alpha,
-                        out=support[y0 : y0 + h, x0 : x0 + w, 0],
-                    )
-                    if self._beyond_flow(item):
-                        np.maximum(window, alpha, out=window)
+                    np.maximum(window, alpha, out=window)
+                    if beyond_flow:
+                        np.maximum(stood[place], alpha, out=stood[place])
         self._stood = stood if stood.any() else None
         before, after = self.before, self.after
         first = before[-1] if len(before) else after[0]

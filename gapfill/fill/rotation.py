@@ -28,7 +28,6 @@ the whole hole, and the median drops a person passing in front of the wheel in o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -136,8 +135,11 @@ class RotationLayer:
             crops = luma(frames[:, y0:y1, x0:x1])
             return np.stack([cv2.resize(c, None, fx=scale, fy=scale) for c in crops])
 
+        # Every real frame's crop (the occlusion check reads them all); the analysis reads those
+        # next to the gap.
+        sides = small(self.before), small(self.after)
         reach = max(CONTEXT_PAIRS + 1, VALIDATION_FRAMES)
-        before, after = small(self.before[-reach:]), small(self.after[:reach])
+        before, after = sides[0][-reach:], sides[1][:reach]
         inside = cv2.resize(weight, before.shape[2:0:-1]) > 0.5
         if inside.sum() < 16:
             return None
@@ -174,7 +176,7 @@ class RotationLayer:
         # after[0] back onto those before it. Checks: (source, frames turned, the real frame),
         # on the frames with nothing in front of the wheel: a person walking past it would mark
         # the disc as hidden where they passed, and the wheel would not be painted there.
-        clean = self._clean_frames(small, hub, speed, inside)
+        clean = _clean_frames(sides, hub, speed, inside)
         first_after = len(self.before)
         span = self.n_missing + 1
         checks = [
@@ -214,40 +216,6 @@ class RotationLayer:
         full = cv2.resize(paint.astype(np.float32), (x1 - x0, y1 - y0))
         hub_full = (x0 + (hub[0] + 0.5) / scale - 0.5, y0 + (hub[1] + 0.5) / scale - 0.5)
         return Wheel(hub_full, speed, box, full[..., None], clean)
-
-    def _clean_frames(
-        self,
-        small: Callable[[np.ndarray], np.ndarray],
-        hub: np.ndarray,
-        speed: float,
-        inside: np.ndarray,
-    ) -> np.ndarray:
-        """(len(before)+len(after),) bool: the real frames in which nothing stands in front of
-        the wheel.
-
-        A frame is occluded when the wheel turned from its neighbour does not explain it: its
-        error against each neighbour on its side of the gap (one at a side's end) is over
-        OCCLUDED_ERROR times the median of all such errors. A person walking past the wheel
-        moves, but not round the hub. small(frames): the analysis-size luma crops of the wheel's
-        box."""
-        flags = []
-        for frames in (self.before, self.after):
-            crops = small(frames)
-            errors = [
-                float(np.abs(_turn(crops[i], hub, speed) - crops[i + 1])[inside].mean())
-                for i in range(len(crops) - 1)
-            ]
-            flags.append((crops, errors))
-        every = [e for _, errors in flags for e in errors]
-        if not every:
-            return np.ones(len(self.before) + len(self.after), bool)
-        limit = OCCLUDED_ERROR * float(np.median(every))
-        clean = []
-        for crops, errors in flags:
-            for i in range(len(crops)):
-                touching = errors[max(i - 1, 0) : i + 1]  # the pairs (i-1, i) and (i, i+1)
-                clean.append(not touching or min(touching) <= limit)
-        return np.array(clean, bool)
 
     # --- rendering -------------------------------------------------------------------------
     def paint(self, k: int, canvas: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
@@ -300,6 +268,35 @@ class RotationLayer:
     def extent(self) -> tuple[int, int, int, int]:
         """(y0, y1, x0, x1): the box round every wheel."""
         return box_round([wheel.box for wheel in self.wheels])
+
+
+def _clean_frames(
+    sides: tuple[np.ndarray, np.ndarray], hub: np.ndarray, speed: float, inside: np.ndarray
+) -> np.ndarray:
+    """(len(before)+len(after),) bool: the real frames in which nothing stands in front of the
+    wheel. sides: the analysis-size luma crops of the wheel's box, before the gap and after it.
+
+    A frame is occluded when the wheel turned from its neighbour does not explain it: its error
+    against each neighbour on its side of the gap (one at a side's end) is over OCCLUDED_ERROR
+    times the median of all such errors. A person walking past the wheel moves, but not round
+    the hub."""
+    errors = [
+        [
+            float(np.abs(_turn(crops[i], hub, speed) - crops[i + 1])[inside].mean())
+            for i in range(len(crops) - 1)
+        ]
+        for crops in sides
+    ]
+    every = [e for side in errors for e in side]
+    if not every:
+        return np.ones(sum(len(crops) for crops in sides), bool)
+    limit = OCCLUDED_ERROR * float(np.median(every))
+    clean = []
+    for crops, side in zip(sides, errors, strict=True):
+        for i in range(len(crops)):
+            touching = side[max(i - 1, 0) : i + 1]  # the pairs (i-1, i) and (i, i+1)
+            clean.append(not touching or min(touching) <= limit)
+    return np.array(clean, bool)
 
 
 def _median(pictures: list[np.ndarray]) -> np.ndarray:
