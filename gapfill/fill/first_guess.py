@@ -55,6 +55,13 @@ class MotionGuess:
         height, width = check_gap_inputs(before, after, n_missing)
         self.periodic = PeriodicLayer(before, after, n_missing)
         self.rotation = RotationLayer(before, after, n_missing, self.periodic)
+        # A cycle seen only at the context's longest lag is a slow wheel's or a coincidence (boxes
+        # on a belt passing a spot at that interval): kept where the rotation layer found a wheel.
+        self.periodic.regions = [
+            region
+            for region in self.periodic.regions
+            if not region.at_limit or any(region is wheel for wheel in self.rotation.regions)
+        ]
         owned = None
         if self.periodic.regions:
             owned = self.periodic.coverage((height, width))

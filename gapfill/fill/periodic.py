@@ -16,7 +16,10 @@ their own size):
    Connected periodic pixels form regions. A region may hold parts that repeat at different
    rates (a lamp touching a wheel's rim): its pixels are grouped by their own first return lag,
    and each group proposes a period, the first dip of its mean profile, refined to a fraction
-   of a frame with a parabola.
+   of a frame with a parabola. A cycle that comes back only at the longest lag measured (a
+   slow wheel's spokes, 24 frames with 32 real frames a side) is proposed too, and marked: it
+   was seen once, and boxes on a belt passing a spot at that interval by chance look the
+   same; MotionGuess keeps such a region only where the rotation layer finds a wheel in it.
 3. Each proposed period is then measured across the gap, where the answer must land (a period
    that is 1 % off drifts by half a cycle over 64 frames): the candidate near it that best
    predicts the first real frames after the gap from those before it, and the last before from
@@ -77,6 +80,15 @@ class Region:
     period: float  # frames
     box: tuple[int, int, int, int]  # y0, y1, x0, x1 at source size
     weight: np.ndarray  # (y1-y0, x1-x0, 1) float32 in [0, 1]
+    # Its cycle showed only at the longest lag the context measures (_profile_period): once, with
+    # few frame pairs. A slow wheel's spokes look like that, and so do boxes on a belt that
+    # happen to pass a spot at that interval; such a region is kept only as a wheel
+    # (MotionGuess asks the rotation layer). Guess PSNR at 16 / 64 frames
+    # (benchmarks/guess_holes.py): held-out seeds 2000000-2000003 28.82 / 32.69 -> 29.03 / 33.16
+    # dB (seed 2000003's flywheel, +2 to +3.5 dB a hole); training seeds 11-16 34.89 / 34.08 ->
+    # 35.04 / 34.16. Kept whether a wheel or not, the training seeds with people lost up to 0.7
+    # dB on holes where boxes were painted in.
+    at_limit: bool = False
 
 
 class PeriodicLayer:
@@ -114,23 +126,31 @@ class PeriodicLayer:
             # A region may hold parts with different periods (a lamp next to a wheel's rim):
             # each candidate period is checked across the gap, and each pixel takes the one
             # that predicts it best there.
-            candidates = []
+            proposals = []
             for part in _period_parts(inside, first_returns):
                 period = _profile_period(profile[:, part].mean(axis=1), floor)
-                if period is not None and all(
-                    abs(period - other) > PERIOD_TOLERANCE * other for other, _ in candidates
-                ):
-                    candidates.append(self._refine(period, y_before, y_after, inside, part))
+                if period is not None:
+                    proposals.append((period, part))
+            candidates = []  # (period, per-pixel error across the gap, at the longest lag)
+            # Periods seen before the longest lag first: they are better measured.
+            for period, part in sorted(proposals, key=lambda p: p[0] >= len(profile)):
+                at_limit = period >= len(profile)
+                if at_limit and _multiple(period, [p for p, _ in proposals]):
+                    continue  # a whole number of another part's cycles: that part's cycle
+                if all(abs(period - other) > PERIOD_TOLERANCE * other for other, *_ in candidates):
+                    refined = self._refine(period, y_before, y_after, inside, part)
+                    candidates.append((*refined, at_limit))
             if not candidates:
                 continue
-            best = np.argmin([error for _, error in candidates], axis=0)
-            for c, (period, error) in enumerate(candidates):
+            best = np.argmin([error for _, error, _ in candidates], axis=0)
+            for c, (period, error, at_limit) in enumerate(candidates):
                 gain = plate_error - error if plate_error is not None else MOVING_EXCESS - error
                 weight = np.clip((gain - GAIN_LOW) / (GAIN_HIGH - GAIN_LOW), 0, 1)
                 weight *= cv2.dilate((inside & (best == c)).astype(np.uint8), grow)
                 weight = cv2.GaussianBlur(weight, (0, 0), FEATHER_SIGMA)
                 region = _to_source(weight, (height, width), period)
                 if region is not None:
+                    region.at_limit = at_limit
                     self.regions.append(region)
 
     def _plate_error(self, y_before: np.ndarray, y_after: np.ndarray) -> np.ndarray | None:
@@ -366,15 +386,30 @@ def _profile_period(mean_profile: np.ndarray, floor: float) -> float | None:
     if rise < MOVING_EXCESS:
         return None
     returns = _returns(excess, np.float32(rise))
-    for lag in range(MIN_PERIOD, len(excess)):  # index lag-1 holds lag `lag`
+    for lag in range(MIN_PERIOD, len(excess) + 1):  # index lag-1 holds lag `lag`
         here = excess[lag - 1]
-        if not returns[lag - 1] or excess[lag] < here:  # not back yet, or still falling
+        if not returns[lag - 1]:  # not back yet
+            continue
+        if lag == len(excess):
+            # Back at the longest lag measured: a slow wheel's period, at the context's limit
+            # (32 frames give lags up to 24). The check across the gap looks up to 4 % longer.
+            return float(lag)
+        if excess[lag] < here:  # still falling
             continue
         left, right = excess[lag - 2], excess[lag]
         curve = left - 2 * here + right
         shift = 0.5 * (left - right) / curve if curve > 1e-6 else 0.0
         return lag + float(np.clip(shift, -0.5, 0.5))
     return None
+
+
+def _multiple(period: float, others: list[float]) -> bool:
+    """Is `period` two or more whole cycles of one of `others` (within PERIOD_TOLERANCE)?"""
+    for other in others:
+        cycles = round(period / other)
+        if cycles >= 2 and abs(period - cycles * other) <= PERIOD_TOLERANCE * period:
+            return True
+    return False
 
 
 def _to_source(weight: np.ndarray, shape: tuple[int, int], period: float) -> Region | None:

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from gapfill.fill.metrics import luma
-from gapfill.fill.periodic import VALIDATION_FRAMES, PeriodicLayer, box_round
+from gapfill.fill.periodic import VALIDATION_FRAMES, PeriodicLayer, Region, box_round
 
 # A region whose box is narrower than twice this share of the picture's height is a lamp, not a
 # wheel (the simulated cameras' flywheels are 16-27 % of it across, their lamps 3 %).
@@ -90,6 +90,7 @@ class RotationLayer:
     ):
         self.before, self.after, self.n_missing = before, after, int(n_missing)
         self.wheels: list[Wheel] = []
+        self.regions: list[Region] = []  # the periodic regions the wheels were found in
         if not len(before) or not len(after):
             return
         frame_height, frame_width = before.shape[1:3]
@@ -112,13 +113,14 @@ class RotationLayer:
             spokes[y0 - box[0] : y1 - box[0], x0 - box[2] : x1 - box[2]] = region.weight[..., 0]
             wheel = self._wheel(box, spokes, region.period)
             if wheel is not None:
-                found.append(wheel)
+                found.append((wheel, region))
         # The spokes of one wheel may make two regions (those that repeat with every spoke,
         # those with every other): the one that explains more of the disc is the wheel.
-        for wheel in sorted(found, key=lambda w: -float(w.weight.sum())):
+        for wheel, region in sorted(found, key=lambda found: -float(found[0].weight.sum())):
             y0, y1, x0, x1 = wheel.box
             if not any(_inside(kept.box, ((y0 + y1) / 2, (x0 + x1) / 2)) for kept in self.wheels):
                 self.wheels.append(wheel)
+                self.regions.append(region)
 
     # --- analysis -------------------------------------------------------------------------
     def _wheel(
