@@ -12,6 +12,7 @@ from gapfill.fill.first_guess import MotionGuess, motion_guess
 from gapfill.fill.metrics import psnr
 from gapfill.fill.periodic import PeriodicLayer
 from gapfill.fill.rotation import RotationLayer
+from gapfill.synth.scene import Scene
 
 SPEED = 2 * math.pi / 37.3  # radians a frame: a turn every 37.3 frames, a spoke every 9.325
 HUB = (60, 50)  # x, y
@@ -121,6 +122,22 @@ def test_a_slow_cycle_that_is_not_a_wheel_is_left_to_the_other_layers() -> None:
     before, _, after = cut(video, 16)
     assert any(region.at_limit for region in PeriodicLayer(before, after, 16).regions)
     assert MotionGuess(before, after, 16).periodic.regions == []
+
+
+def test_a_person_crossing_the_wheel_next_to_the_gap_does_not_hide_it() -> None:
+    """Simulated camera 28, a 64-frame gap at frame 96: a worker walks past the flywheel in the
+    frames that measure its speed. Judged on all of them, turning explained the wheel only 37 %
+    better than standing still (63 % of the error left, where 60 % is the bar) and the wheel was
+    blurred through the gap; the pairs with someone in front are left out of that judgement."""
+    scene = Scene(28, 640, 360, 10.0)
+    frames = scene.render(64, 32 + 64 + 32)
+    before, after = frames[:32], frames[96:]
+    layer = RotationLayer(before, after, 64, PeriodicLayer(before, after, 64))
+    assert len(layer.wheels) == 1
+    wheel = layer.wheels[0]
+    assert np.hypot(*(np.array(wheel.centre) - scene.wheel_centre)) < 1.0
+    true_speed = 2 * math.pi * scene.wheel_rev_per_s / 10.0
+    assert abs(-wheel.speed - true_speed) < 0.002 * true_speed
 
 
 def test_what_blinks_is_not_a_wheel() -> None:
