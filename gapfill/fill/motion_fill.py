@@ -492,16 +492,16 @@ class MotionFill:
             near.append(self.n_missing - k)
         return float(min(near))
 
-    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hole frame k: (H,W,3) float32 frame, and (H,W) float32 coverages: by any motion layer,
-        and by the steady layers alone. The last one drawn is kept: not to be changed."""
+    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Hole frame k: (H,W,3) float32 frame, and (H,W) float32 coverage by the motion layers
+        (objects and steady layers). The last one drawn is kept: not to be changed."""
         drawn = self._cache.get(k)
         if drawn is None:
             drawn = self._draw(k)
             self._cache = {k: drawn}  # frames() walks forward: keep the last one
         return drawn
 
-    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """As _render, drawn afresh: the arrays are the caller's own."""
         n, span = self.n_missing, self.n_missing + 1
         t = (k + 1) / span
@@ -538,7 +538,7 @@ class MotionFill:
                     canvas.paste(sprite, shift, weight)
             canvas.lay_over(frame, coverage, steady=True)
         edge = math.exp(-distance / EDGE_TAU)
-        steady = coverage.copy()
+        steady = coverage.copy()  # the first guess keeps off steady layers (below)
 
         # Objects: paired ones on a Hermite path, cross-dissolving; single ones on their velocity,
         # fading out (before) or in (after).
@@ -578,8 +578,7 @@ class MotionFill:
                 share *= 1 - self._stood * (1 - objects)
             frame += share[..., None] * (guess - frame)
             coverage *= 1 - share
-            steady *= 1 - share
-        return frame, coverage, steady
+        return frame, coverage
 
     def _beyond_flow(self, item: Track) -> bool:
         """Does the object move farther across the hole than the flow guess follows it (see
@@ -617,17 +616,16 @@ class MotionFill:
         """Frames first .. first+count-1: (count,H,W,3) uint8, and (count,) bool True where real;
         as FirstGuess.frames (baselines.guess_frames).
 
-        finish(k, frame, steady): a layer painted on top (MotionGuess's periodic layer), given
+        finish(k, frame, coverage): a layer painted on top (MotionGuess's periodic layer), given
         hole frame k as rendered here ((H,W,3) float32, its own to paint on in place) and how much
-        of it the steady layers drew ((H,W) float32); returns the finished frame."""
+        of it the motion layers drew ((H,W) float32); returns the finished frame."""
 
         def render(k: int) -> np.ndarray:
             if finish is None:
                 return self._render(k)[0]
             # Drawn afresh, not from the cache: finish paints over it in place (a copy of a 1080p
             # frame costs as much as the painting).
-            frame, _, steady = self._draw(k)
-            return finish(k, frame, steady)
+            return finish(k, *self._draw(k))
 
         return guess_frames(first, count, self.n_missing, self.after, render, self.plate.shape)
 
