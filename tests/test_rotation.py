@@ -37,6 +37,17 @@ def flywheel(frames: int, speed: float = SPEED, seed: int = 0) -> np.ndarray:
     return video
 
 
+def blinking_lamp(period: float, lit: float, radius: int, frames: int = 80) -> np.ndarray:
+    """A textured wall with a round lamp on the hub's spot, lit `lit` frames of every `period`."""
+    rng = np.random.default_rng(1)
+    wall = cv2.GaussianBlur(rng.integers(60, 160, (100, 128, 3), dtype=np.uint8), (0, 0), 1.0)
+    video = np.repeat(wall[None], frames, axis=0)
+    for t in range(frames):
+        if (t % period) < lit:
+            cv2.circle(video[t], HUB, radius, (255, 240, 120), -1, cv2.LINE_AA)
+    return video
+
+
 def cut(video: np.ndarray, span: int, context: int = 32):
     return video[:context], video[context : context + span], video[context + span :]
 
@@ -113,13 +124,7 @@ def test_a_slow_wheel_whose_spoke_comes_round_only_at_the_longest_lag_keeps_turn
 def test_a_slow_cycle_that_is_not_a_wheel_is_left_to_the_other_layers() -> None:
     """A lamp that blinks every 24.5 frames comes back only at the longest lag, like a slow
     wheel, but does not turn: one sighting is not enough, and no region is kept for it."""
-    rng = np.random.default_rng(1)
-    wall = cv2.GaussianBlur(rng.integers(60, 160, (100, 128, 3), dtype=np.uint8), (0, 0), 1.0)
-    video = np.repeat(wall[None], 80, axis=0)
-    for t in range(80):
-        if (t % 24.5) < 8:
-            cv2.circle(video[t], HUB, 12, (255, 240, 120), -1, cv2.LINE_AA)
-    before, _, after = cut(video, 16)
+    before, _, after = cut(blinking_lamp(period=24.5, lit=8, radius=12), 16)
     assert any(region.at_limit for region in PeriodicLayer(before, after, 16).regions)
     assert MotionGuess(before, after, 16).periodic.regions == []
 
@@ -161,13 +166,7 @@ def test_a_person_walking_past_the_wheel_in_the_gap_stays_in_front_of_it() -> No
 
 def test_what_blinks_is_not_a_wheel() -> None:
     """A large lamp repeats in place without turning: no rotation explains it."""
-    rng = np.random.default_rng(1)
-    wall = cv2.GaussianBlur(rng.integers(60, 160, (100, 128, 3), dtype=np.uint8), (0, 0), 1.0)
-    video = np.repeat(wall[None], 80, axis=0)
-    for t in range(80):
-        if (t % 9.0) < 4.5:
-            cv2.circle(video[t], HUB, 20, (255, 240, 120), -1, cv2.LINE_AA)
-    before, _, after = cut(video, 16)
+    before, _, after = cut(blinking_lamp(period=9.0, lit=4.5, radius=20), 16)
     periodic = PeriodicLayer(before, after, 16)
     assert periodic.regions  # the lamp is periodic
     assert RotationLayer(before, after, 16, periodic).wheels == []

@@ -60,7 +60,7 @@ class MotionGuess:
         self.periodic.regions = [
             region
             for region in self.periodic.regions
-            if not region.at_limit or any(region is wheel for wheel in self.rotation.regions)
+            if not region.at_limit or any(region is turned for turned in self.rotation.regions)
         ]
         owned = None
         if self.periodic.regions:
