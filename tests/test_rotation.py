@@ -104,7 +104,7 @@ def test_a_person_passing_the_wheel_a_turn_later_is_not_painted_into_the_gap() -
 
 def test_a_slow_wheel_whose_spoke_comes_round_only_at_the_longest_lag_keeps_turning() -> None:
     """32 real frames a side measure lags up to 24: a spoke every 24.5 frames comes back only at
-    the last one (held-out seed 2000003's flywheel). Such a cycle is a wheel's, or boxes on a
+    the last one (held-out seed 2000003's flywheel: 24.2). Such a cycle is a wheel's, or boxes on a
     belt passing a spot at that interval by chance: it is kept where it turns out a wheel."""
     speed = 2 * math.pi / (4 * 24.5)
     span = 16
