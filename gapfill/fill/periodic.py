@@ -148,9 +148,8 @@ class PeriodicLayer:
                 weight = np.clip((gain - GAIN_LOW) / (GAIN_HIGH - GAIN_LOW), 0, 1)
                 weight *= cv2.dilate((inside & (best == c)).astype(np.uint8), grow)
                 weight = cv2.GaussianBlur(weight, (0, 0), FEATHER_SIGMA)
-                region = _to_source(weight, (height, width), period)
+                region = _to_source(weight, (height, width), period, at_limit)
                 if region is not None:
-                    region.at_limit = at_limit
                     self.regions.append(region)
 
     def _plate_error(self, y_before: np.ndarray, y_after: np.ndarray) -> np.ndarray | None:
@@ -412,7 +411,9 @@ def _multiple(period: float, others: list[float]) -> bool:
     return False
 
 
-def _to_source(weight: np.ndarray, shape: tuple[int, int], period: float) -> Region | None:
+def _to_source(
+    weight: np.ndarray, shape: tuple[int, int], period: float, at_limit: bool
+) -> Region | None:
     """A region at source size from its analysis-size weight, cropped to where it paints."""
     ys, xs = np.nonzero(weight > 0.02)
     if len(ys) == 0:
@@ -422,4 +423,5 @@ def _to_source(weight: np.ndarray, shape: tuple[int, int], period: float) -> Reg
     y0, y1 = int(ys.min() * sy), min(height, math.ceil((ys.max() + 1) * sy))
     x0, x1 = int(xs.min() * sx), min(width, math.ceil((xs.max() + 1) * sx))
     full = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
-    return Region(period=period, box=(y0, y1, x0, x1), weight=full[y0:y1, x0:x1, None].copy())
+    weight = full[y0:y1, x0:x1, None].copy()
+    return Region(period=period, box=(y0, y1, x0, x1), weight=weight, at_limit=at_limit)

@@ -27,6 +27,7 @@ the whole hole, and the median drops a person passing in front of the wheel in o
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -169,12 +170,13 @@ class RotationLayer:
             for spokes in range(1, MAX_SPOKES + 1)
             for sense in (1, -1)
         ]
-        _, speed = min((_pair_errors(pairs, hub, s, inside).mean(), s) for s in speeds)
+        errors = {s: _pair_errors(pairs, hub, s, inside) for s in speeds}
+        _, speed = min((float(errors[s].mean()), s) for s in speeds)
         # Judged without the pairs that something in front of the wheel spoils (as
         # _clean_frames): a worker crossing it in the frames next to the gap raises the error of
         # every speed, and the wheel was taken for a lamp (training seed 28, frame 96: 63 % of
         # the still error left; guess_holes.py, 64-frame hole: 30.08 -> 31.05 dB).
-        turned = _pair_errors(pairs, hub, speed, inside)
+        turned = errors[speed]
         still = _pair_errors(pairs, hub, 0.0, inside)
         clear = turned <= OCCLUDED_ERROR * np.median(turned)
         if turned[clear].mean() > ROTATION_GAIN * still[clear].mean():
@@ -289,11 +291,7 @@ def _clean_frames(
     times the median of all such errors. A person walking past the wheel moves, but not round
     the hub."""
     errors = [
-        [
-            float(np.abs(_turn(crops[i], hub, speed) - crops[i + 1])[inside].mean())
-            for i in range(len(crops) - 1)
-        ]
-        for crops in sides
+        list(_pair_errors(list(itertools.pairwise(crops)), hub, speed, inside)) for crops in sides
     ]
     every = [e for side in errors for e in side]
     if not every:
